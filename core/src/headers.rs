@@ -1,0 +1,37 @@
+//! Names of the headers the edge sets for the origin. Clients may never set these themselves.
+
+/// Prefix of every edge→origin header; the edge strips any client-supplied header with it.
+pub const PREFIX: &str = "x-edgeauth-";
+/// Verified user id (`sub`) of the caller, absent on public routes.
+pub const USER_ID: &str = "x-edgeauth-user";
+/// Verified session id (`sid`) of the caller, absent on public routes.
+pub const SESSION_ID: &str = "x-edgeauth-session";
+/// Request id generated at the edge, carried through to the origin's logs.
+pub const REQUEST_ID: &str = "x-edgeauth-request-id";
+/// The client address as the edge saw it.
+pub const CLIENT_IP: &str = "x-edgeauth-client-ip";
+/// Unix seconds at which the edge signed the request.
+pub const TIMESTAMP: &str = "x-edgeauth-timestamp";
+/// Single-use random value; the origin refuses to see it twice.
+pub const NONCE: &str = "x-edgeauth-nonce";
+/// `v1=<hex HMAC-SHA256>` over the canonical request.
+pub const SIGNATURE: &str = "x-edgeauth-signature";
+
+/// The refresh-token cookie (the `__Host-` prefix pins it to the edge's own origin).
+pub const REFRESH_COOKIE: &str = "__Host-edgeauth_rt";
+
+/// Whether a client-supplied header must be removed before forwarding.
+pub fn is_reserved(name: &str) -> bool {
+    name.len() >= PREFIX.len() && name[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reserved_is_case_insensitive() {
+        assert!(super::is_reserved("X-EdgeAuth-User"));
+        assert!(super::is_reserved("x-edgeauth-anything"));
+        assert!(!super::is_reserved("x-edge"));
+        assert!(!super::is_reserved("authorization"));
+    }
+}

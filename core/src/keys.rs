@@ -1,0 +1,405 @@
+//! Signing and verification keys: private key rings (origin only), public key sets (edge), JWKS.
+//!
+//! One key type per algorithm (from jwt-simple), so a key can only ever be used with its own
+//! algorithm; the algorithm is derived from the key material, never from a token header.
+
+use std::collections::HashMap;
+
+use jwt_simple::prelude::{ES256KeyPair, ES256PublicKey, Ed25519KeyPair, Ed25519PublicKey};
+use serde_json::{json, Map, Value};
+
+/// The signature algorithms edgeauth supports. `alg` names as in RFC 7518 / RFC 8037.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    EdDSA,
+    ES256,
+}
+
+impl Algorithm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EdDSA => "EdDSA",
+            Self::ES256 => "ES256",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "EdDSA" => Some(Self::EdDSA),
+            "ES256" => Some(Self::ES256),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KeyError {
+    #[error("not valid JSON: {0}")]
+    Json(String),
+    #[error("the key set is empty")]
+    Empty,
+    #[error("key #{index}: missing \"kid\"")]
+    MissingKid { index: usize },
+    #[error("key \"{kid}\": {reason}")]
+    Invalid { kid: String, reason: String },
+    #[error("key id \"{0}\" appears twice")]
+    DuplicateKid(String),
+    #[error("signing failed: {0}")]
+    Signing(String),
+}
+
+/// A private signing key with its key id.
+pub struct SigningKey {
+    kid: String,
+    material: SigningMaterial,
+}
+
+enum SigningMaterial {
+    Ed25519(Ed25519KeyPair),
+    Es256(ES256KeyPair),
+}
+
+impl SigningKey {
+    /// Wraps a freshly generated Ed25519 key pair (generation itself is the caller's I/O).
+    pub fn ed25519(kid: &str, pair: Ed25519KeyPair) -> Self {
+        Self {
+            kid: kid.to_owned(),
+            material: SigningMaterial::Ed25519(pair.with_key_id(kid)),
+        }
+    }
+
+    /// Wraps a freshly generated P-256 key pair.
+    pub fn es256(kid: &str, pair: ES256KeyPair) -> Self {
+        Self {
+            kid: kid.to_owned(),
+            material: SigningMaterial::Es256(pair.with_key_id(kid)),
+        }
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        match self.material {
+            SigningMaterial::Ed25519(_) => Algorithm::EdDSA,
+            SigningMaterial::Es256(_) => Algorithm::ES256,
+        }
+    }
+
+    /// The private JWK (contains the secret `d`; never publish it).
+    pub fn to_private_jwk(&self) -> Value {
+        let raw = match &self.material {
+            SigningMaterial::Ed25519(k) => k.to_jwk(),
+            SigningMaterial::Es256(k) => k.to_jwk(),
+        };
+        decorate(&raw, &self.kid, self.algorithm())
+    }
+
+    /// The public JWK (`kid`, `alg`, `use: sig`).
+    pub fn to_public_jwk(&self) -> Value {
+        let raw = match &self.material {
+            SigningMaterial::Ed25519(k) => k.public_key().to_jwk(),
+            SigningMaterial::Es256(k) => k.public_key().to_jwk(),
+        };
+        decorate(&raw, &self.kid, self.algorithm())
+    }
+
+    pub(crate) fn sign<C: serde::Serialize>(
+        &self,
+        claims: jwt_simple::claims::JWTClaims<C>,
+        options: &jwt_simple::common::HeaderOptions,
+    ) -> Result<String, KeyError> {
+        use jwt_simple::prelude::{ECDSAP256KeyPairLike, EdDSAKeyPairLike};
+        let signed = match &self.material {
+            SigningMaterial::Ed25519(k) => k.sign_with_options(claims, options),
+            SigningMaterial::Es256(k) => k.sign_with_options(claims, options),
+        };
+        signed.map_err(|e| KeyError::Signing(e.to_string()))
+    }
+
+    fn from_private_jwk(index: usize, jwk: &Value) -> Result<Self, KeyError> {
+        let kid = kid_of(index, jwk)?;
+        let text = jwk.to_string();
+        let invalid = |e: jwt_simple::Error| KeyError::Invalid {
+            kid: kid.clone(),
+            reason: e.to_string(),
+        };
+        let material = match algorithm_of(&kid, jwk)? {
+            Algorithm::EdDSA => SigningMaterial::Ed25519(
+                Ed25519KeyPair::from_jwk(&text)
+                    .map_err(invalid)?
+                    .with_key_id(&kid),
+            ),
+            Algorithm::ES256 => SigningMaterial::Es256(
+                ES256KeyPair::from_jwk(&text)
+                    .map_err(invalid)?
+                    .with_key_id(&kid),
+            ),
+        };
+        Ok(Self { kid, material })
+    }
+}
+
+/// The origin's private keys. The first key signs; every key is published for verification,
+/// so rotating in a new signer never invalidates tokens signed by an older one.
+pub struct SigningKeyRing {
+    keys: Vec<SigningKey>,
+}
+
+impl SigningKeyRing {
+    pub fn new(keys: Vec<SigningKey>) -> Result<Self, KeyError> {
+        if keys.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        ensure_unique(keys.iter().map(SigningKey::kid))?;
+        Ok(Self { keys })
+    }
+
+    /// Parses a private JWK set: `{"keys": [...]}` or a bare array of private JWKs.
+    pub fn from_json(text: &str) -> Result<Self, KeyError> {
+        let keys = jwk_array(text)?
+            .iter()
+            .enumerate()
+            .map(|(i, jwk)| SigningKey::from_private_jwk(i, jwk))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::new(keys)
+    }
+
+    pub fn active(&self) -> &SigningKey {
+        &self.keys[0]
+    }
+
+    pub fn keys(&self) -> &[SigningKey] {
+        &self.keys
+    }
+
+    /// `{"keys": [...]}` with the private parts, for storing the ring.
+    pub fn to_private_json(&self) -> String {
+        json!({ "keys": self.keys.iter().map(SigningKey::to_private_jwk).collect::<Vec<_>>() })
+            .to_string()
+    }
+
+    /// The public JWKS served at `/.well-known/jwks.json`.
+    pub fn public_jwks(&self) -> Value {
+        json!({ "keys": self.keys.iter().map(SigningKey::to_public_jwk).collect::<Vec<_>>() })
+    }
+
+    /// The public verification keys matching this ring.
+    pub fn verification_keys(&self) -> Result<VerificationKeys, KeyError> {
+        VerificationKeys::from_json(&self.public_jwks().to_string())
+    }
+}
+
+/// A public key usable for exactly one algorithm.
+pub enum VerificationKey {
+    Ed25519(Ed25519PublicKey),
+    Es256(ES256PublicKey),
+}
+
+impl VerificationKey {
+    pub fn algorithm(&self) -> Algorithm {
+        match self {
+            Self::Ed25519(_) => Algorithm::EdDSA,
+            Self::Es256(_) => Algorithm::ES256,
+        }
+    }
+
+    /// Raw public key bytes (32 bytes for Ed25519, SEC1 compressed point for P-256).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            Self::Ed25519(k) => k.to_bytes(),
+            Self::Es256(k) => k.to_bytes(),
+        }
+    }
+}
+
+/// Public keys by `kid`, as configured at the edge or published by the origin.
+#[derive(Default)]
+pub struct VerificationKeys {
+    by_kid: HashMap<String, VerificationKey>,
+}
+
+impl VerificationKeys {
+    /// Parses a public JWKS (`{"keys": [...]}` or a bare array). Private parts are refused,
+    /// so a private key pasted into the edge's configuration fails loudly.
+    pub fn from_json(text: &str) -> Result<Self, KeyError> {
+        let mut by_kid = HashMap::new();
+        for (index, jwk) in jwk_array(text)?.iter().enumerate() {
+            let kid = kid_of(index, jwk)?;
+            if jwk.get("d").is_some() {
+                return Err(KeyError::Invalid {
+                    kid,
+                    reason: "contains a private key (\"d\"); the edge must only hold public keys"
+                        .into(),
+                });
+            }
+            let invalid = |e: jwt_simple::Error| KeyError::Invalid {
+                kid: kid.clone(),
+                reason: e.to_string(),
+            };
+            let text = jwk.to_string();
+            let key = match algorithm_of(&kid, jwk)? {
+                Algorithm::EdDSA => {
+                    VerificationKey::Ed25519(Ed25519PublicKey::from_jwk(&text).map_err(invalid)?)
+                }
+                Algorithm::ES256 => {
+                    VerificationKey::Es256(ES256PublicKey::from_jwk(&text).map_err(invalid)?)
+                }
+            };
+            if by_kid.insert(kid.clone(), key).is_some() {
+                return Err(KeyError::DuplicateKid(kid));
+            }
+        }
+        if by_kid.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        Ok(Self { by_kid })
+    }
+
+    pub fn get(&self, kid: &str) -> Option<&VerificationKey> {
+        self.by_kid.get(kid)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_kid.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_kid.is_empty()
+    }
+
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.by_kid.keys().map(String::as_str)
+    }
+}
+
+fn jwk_array(text: &str) -> Result<Vec<Value>, KeyError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| KeyError::Json(e.to_string()))?;
+    let keys = match value {
+        Value::Array(keys) => keys,
+        Value::Object(mut set) => match set.remove("keys") {
+            Some(Value::Array(keys)) => keys,
+            _ => return Err(KeyError::Json("expected {\"keys\": [...]}".into())),
+        },
+        _ => return Err(KeyError::Json("expected a JWK set".into())),
+    };
+    if keys.is_empty() {
+        return Err(KeyError::Empty);
+    }
+    Ok(keys)
+}
+
+fn kid_of(index: usize, jwk: &Value) -> Result<String, KeyError> {
+    match jwk.get("kid").and_then(Value::as_str) {
+        Some(kid) if !kid.is_empty() => Ok(kid.to_owned()),
+        _ => Err(KeyError::MissingKid { index }),
+    }
+}
+
+/// The algorithm implied by the key material (`kty`/`crv`); a conflicting `alg` is an error.
+fn algorithm_of(kid: &str, jwk: &Value) -> Result<Algorithm, KeyError> {
+    let field = |name: &str| jwk.get(name).and_then(Value::as_str);
+    let implied = match (field("kty"), field("crv")) {
+        (Some("OKP"), Some("Ed25519")) => Algorithm::EdDSA,
+        (Some("EC"), Some("P-256")) => Algorithm::ES256,
+        (kty, crv) => {
+            return Err(KeyError::Invalid {
+                kid: kid.to_owned(),
+                reason: format!(
+                    "unsupported key type {kty:?}/{crv:?}; use OKP/Ed25519 (EdDSA) or EC/P-256 (ES256)"
+                ),
+            })
+        }
+    };
+    match field("alg") {
+        None => Ok(implied),
+        Some(alg) if alg == implied.as_str() || (alg == "Ed25519" && implied == Algorithm::EdDSA) => {
+            Ok(implied)
+        }
+        Some(alg) => Err(KeyError::Invalid {
+            kid: kid.to_owned(),
+            reason: format!("\"alg\" {alg} does not match the key type"),
+        }),
+    }
+}
+
+fn decorate(raw_jwk: &str, kid: &str, alg: Algorithm) -> Value {
+    let mut map: Map<String, Value> = serde_json::from_str(raw_jwk).unwrap_or_default();
+    map.insert("kid".into(), kid.into());
+    map.insert("alg".into(), alg.as_str().into());
+    map.insert("use".into(), "sig".into());
+    Value::Object(map)
+}
+
+fn ensure_unique<'a>(kids: impl Iterator<Item = &'a str>) -> Result<(), KeyError> {
+    let mut seen = std::collections::HashSet::new();
+    for kid in kids {
+        if !seen.insert(kid) {
+            return Err(KeyError::DuplicateKid(kid.to_owned()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn test_ring() -> SigningKeyRing {
+        SigningKeyRing::new(vec![
+            SigningKey::ed25519("ed-1", Ed25519KeyPair::generate()),
+            SigningKey::es256("es-1", ES256KeyPair::generate()),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn private_ring_round_trips_and_publishes_only_public_parts() {
+        let ring = test_ring();
+        let again = SigningKeyRing::from_json(&ring.to_private_json()).unwrap();
+        assert_eq!(again.active().kid(), "ed-1");
+        assert_eq!(again.keys()[1].algorithm(), Algorithm::ES256);
+        let jwks = ring.public_jwks();
+        assert!(!jwks.to_string().contains("\"d\""));
+        assert_eq!(jwks["keys"][0]["alg"], "EdDSA");
+        assert_eq!(jwks["keys"][1]["kid"], "es-1");
+        let public = ring.verification_keys().unwrap();
+        assert_eq!(public.len(), 2);
+        assert_eq!(public.get("es-1").unwrap().algorithm(), Algorithm::ES256);
+    }
+
+    #[test]
+    fn edge_refuses_private_keys_and_junk() {
+        let ring = test_ring();
+        let err = VerificationKeys::from_json(&ring.to_private_json()).err().unwrap();
+        assert!(matches!(err, KeyError::Invalid { .. }), "{err}");
+        assert!(matches!(VerificationKeys::from_json("nope"), Err(KeyError::Json(_))));
+        assert_eq!(VerificationKeys::from_json("[]").err(), Some(KeyError::Empty));
+        let no_kid = r#"[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]"#;
+        assert_eq!(
+            VerificationKeys::from_json(no_kid).err(),
+            Some(KeyError::MissingKid { index: 0 })
+        );
+        let hs = r#"[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]"#;
+        assert!(matches!(VerificationKeys::from_json(hs), Err(KeyError::Invalid { .. })));
+    }
+
+    #[test]
+    fn mismatched_alg_is_refused() {
+        let ring = test_ring();
+        let mut jwk = ring.keys()[0].to_public_jwk();
+        jwk["alg"] = "ES256".into();
+        let text = json!({ "keys": [jwk] }).to_string();
+        assert!(matches!(VerificationKeys::from_json(&text), Err(KeyError::Invalid { .. })));
+    }
+
+    #[test]
+    fn duplicate_kids_are_refused() {
+        let ring = SigningKeyRing::new(vec![
+            SigningKey::ed25519("a", Ed25519KeyPair::generate()),
+            SigningKey::ed25519("a", Ed25519KeyPair::generate()),
+        ]);
+        assert!(matches!(ring, Err(KeyError::DuplicateKid(_))));
+    }
+}

@@ -1,0 +1,16 @@
+//! edgeauth's shared, I/O-free logic. The edge worker and the origin are thin adapters around it.
+//!
+//! Nothing in this crate reads a clock, the network or the environment: callers pass `now`
+//! (Unix seconds or milliseconds, as named) and any randomness in.
+
+pub mod edge_signature;
+pub mod error;
+pub mod headers;
+pub mod keys;
+pub mod redis_layout;
+pub mod refresh;
+pub mod secret;
+pub mod token;
+pub mod validate;
+
+pub use error::{ApiError, ErrorCode, FieldError};

@@ -1,0 +1,38 @@
+-- KEYS[1]: session hash.
+-- ARGV: presented generation, SHA-256 of the presented token, SHA-256 of its successor,
+--       now (ms), grace window (ms), idle lifetime (s), user agent, client ip.
+-- Replies:
+--   {'rotated', uid, abs_exp}  the presented token was current; its successor is now current
+--   {'grace', uid, abs_exp}    the presented token was rotated within the grace window and its
+--                              successor is still current: hand out that successor again
+--   {'reused', uid}            a rotated token came back after the grace window: session deleted
+--   {'check', gen, rt}         an older generation: the caller proves ancestry, then revokes
+--   {'invalid'}                no such session, or the token matches nothing
+local s = redis.call('HMGET', KEYS[1], 'uid', 'gen', 'rt', 'rotated_at_ms', 'abs_exp')
+local uid, gen, rt, rotated_at, abs_exp = s[1], tonumber(s[2]), s[3], tonumber(s[4]), tonumber(s[5])
+if not uid or not gen then return {'invalid'} end
+local presented_gen = tonumber(ARGV[1])
+local now_ms = tonumber(ARGV[4])
+local remaining = abs_exp - math.floor(now_ms / 1000)
+if remaining <= 0 then
+  redis.call('DEL', KEYS[1])
+  return {'invalid'}
+end
+local ttl = math.min(tonumber(ARGV[6]), remaining)
+if presented_gen == gen and ARGV[2] == rt then
+  redis.call('HSET', KEYS[1], 'gen', gen + 1, 'rt', ARGV[3], 'rotated_at_ms', now_ms,
+    'last_used_at', math.floor(now_ms / 1000), 'ua', ARGV[7], 'ip', ARGV[8])
+  redis.call('EXPIRE', KEYS[1], ttl)
+  return {'rotated', uid, tostring(abs_exp)}
+end
+if presented_gen + 1 == gen and ARGV[3] == rt then
+  if now_ms - rotated_at <= tonumber(ARGV[5]) then
+    return {'grace', uid, tostring(abs_exp)}
+  end
+  redis.call('DEL', KEYS[1])
+  return {'reused', uid}
+end
+if presented_gen + 1 < gen then
+  return {'check', tostring(gen), rt}
+end
+return {'invalid'}

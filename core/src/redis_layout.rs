@@ -1,0 +1,79 @@
+//! Where edgeauth keeps its state in Redis, and the Lua scripts that change it atomically.
+//!
+//! Sessions are an allow-list: an access token is accepted only while its session hash exists
+//! and names the token's user. Revoking deletes the hash, so there are no deny-list entries
+//! whose lifetime could be shorter than the tokens they revoke, and losing data fails closed.
+//!
+//! | key | type | holds | expires |
+//! |---|---|---|---|
+//! | `ea:u:{user id}` | hash | id, username, email, pw (argon2id PHC), created_at | never |
+//! | `ea:email:{lowercase email}` | string | user id | never |
+//! | `ea:name:{lowercase username}` | string | user id | never |
+//! | `ea:s:{session id}` | hash | uid, created_at, last_used_at, ua, ip, gen, rt (SHA-256 of the newest refresh token), rotated_at_ms, abs_exp | min(idle lifetime, absolute end) — refreshed on each rotation |
+//! | `ea:us:{user id}` | set | the user's session ids (an index; the hashes are the truth) | absolute session lifetime after the newest session |
+//! | `ea:n:{nonce}` | string | edge-signature nonces already seen | twice the signature window |
+
+/// The Redis key of a user record.
+pub fn user(user_id: &str) -> String {
+    format!("ea:u:{user_id}")
+}
+
+pub fn user_by_email(normalized_email: &str) -> String {
+    format!("ea:email:{normalized_email}")
+}
+
+pub fn user_by_name(username: &str) -> String {
+    format!("ea:name:{}", username.to_ascii_lowercase())
+}
+
+pub fn session(session_id: &str) -> String {
+    format!("ea:s:{session_id}")
+}
+
+/// Prefix of session keys, for scripts that derive them from the user's session index.
+pub const SESSION_PREFIX: &str = "ea:s:";
+
+pub fn user_sessions(user_id: &str) -> String {
+    format!("ea:us:{user_id}")
+}
+
+pub fn nonce(nonce: &str) -> String {
+    format!("ea:n:{nonce}")
+}
+
+/// Field of the session hash that names its user (what the edge checks per request).
+pub const SESSION_USER_FIELD: &str = "uid";
+
+/// Lua scripts, as data. Each documents its KEYS/ARGV and replies.
+pub mod scripts {
+    /// Creates a user iff neither the email nor the username is taken (case-insensitively).
+    /// KEYS: email index, username index, user hash. ARGV: id, username, email, pw hash,
+    /// created_at. Reply: `ok`, `email_taken` or `username_taken`.
+    pub const REGISTER_USER: &str = include_str!("lua/register_user.lua");
+
+    /// Creates a session and indexes it under its user.
+    /// KEYS: session hash, user session set. ARGV: uid, session id, created_at, ua, ip,
+    /// refresh hash, abs_exp, ttl secs, index ttl secs. Reply: 1.
+    pub const CREATE_SESSION: &str = include_str!("lua/create_session.lua");
+
+    /// Rotates a refresh token atomically; see the script for the reply shapes.
+    pub const ROTATE_REFRESH: &str = include_str!("lua/rotate_refresh.lua");
+
+    /// Deletes one session if it belongs to the given user.
+    /// KEYS: session hash, user session set. ARGV: uid, session id. Reply: 1 or 0.
+    pub const REVOKE_SESSION: &str = include_str!("lua/revoke_session.lua");
+
+    /// Deletes every session of a user except an optional one.
+    /// KEYS: user session set. ARGV: session key prefix, session id to keep (or "").
+    /// Reply: number of sessions revoked.
+    pub const REVOKE_USER_SESSIONS: &str = include_str!("lua/revoke_user_sessions.lua");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_are_namespaced_and_case_folded() {
+        assert_eq!(super::user_by_name("Alice_1"), "ea:name:alice_1");
+        assert!(super::session("x").starts_with(super::SESSION_PREFIX));
+    }
+}
