@@ -7,7 +7,6 @@
 
 const VERSION: &str = "edgeauth-v1";
 
-
 use hmac::Mac;
 use sha2::{Digest, Sha256};
 
@@ -109,7 +108,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -175,16 +174,46 @@ mod tests {
         let sig = sign(&secret(1), &base);
         let now = base.timestamp;
         let variants = [
-            SignedRequest { method: "GET", ..base },
-            SignedRequest { path_and_query: "/api/logout?x=2", ..base },
-            SignedRequest { nonce: "other", ..base },
-            SignedRequest { user_id: Some("u2"), ..base },
-            SignedRequest { user_id: None, ..base },
-            SignedRequest { session_id: Some("s2"), ..base },
-            SignedRequest { request_id: "r2", ..base },
-            SignedRequest { client_ip: "198.51.100.1", ..base },
-            SignedRequest { body: b"{ }", ..base },
-            SignedRequest { timestamp: base.timestamp + 1, ..base },
+            SignedRequest {
+                method: "GET",
+                ..base
+            },
+            SignedRequest {
+                path_and_query: "/api/logout?x=2",
+                ..base
+            },
+            SignedRequest {
+                nonce: "other",
+                ..base
+            },
+            SignedRequest {
+                user_id: Some("u2"),
+                ..base
+            },
+            SignedRequest {
+                user_id: None,
+                ..base
+            },
+            SignedRequest {
+                session_id: Some("s2"),
+                ..base
+            },
+            SignedRequest {
+                request_id: "r2",
+                ..base
+            },
+            SignedRequest {
+                client_ip: "198.51.100.1",
+                ..base
+            },
+            SignedRequest {
+                body: b"{ }",
+                ..base
+            },
+            SignedRequest {
+                timestamp: base.timestamp + 1,
+                ..base
+            },
         ];
         for v in variants {
             assert_eq!(
@@ -209,7 +238,10 @@ mod tests {
             Err(SignatureError::Stale(30))
         );
         for bad in ["", "v1=", "v1=zz", "v2=00", &sig[..sig.len() - 2]] {
-            assert_eq!(verify(&s, &req, bad, req.timestamp, 30), Err(SignatureError::Malformed));
+            assert_eq!(
+                verify(&s, &req, bad, req.timestamp, 30),
+                Err(SignatureError::Malformed)
+            );
         }
     }
 }

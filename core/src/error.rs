@@ -174,12 +174,18 @@ mod tests {
         assert_eq!(v["error"]["fields"][0]["field"], "email");
         let plain = ApiError::new(ErrorCode::RateLimited, "slow down").to_json();
         assert!(!plain.contains("fields"));
-        assert_eq!(ApiError::from_json(&plain).unwrap().code, ErrorCode::RateLimited);
+        assert_eq!(
+            ApiError::from_json(&plain).unwrap().code,
+            ErrorCode::RateLimited
+        );
     }
 
     #[test]
     fn codes_serialise_as_their_names() {
-        for code in [ErrorCode::RefreshTokenReused, ErrorCode::RevocationUnavailable] {
+        for code in [
+            ErrorCode::RefreshTokenReused,
+            ErrorCode::RevocationUnavailable,
+        ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));
         }

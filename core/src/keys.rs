@@ -307,14 +307,16 @@ fn algorithm_of(kid: &str, jwk: &Value) -> Result<Algorithm, KeyError> {
             return Err(KeyError::Invalid {
                 kid: kid.to_owned(),
                 reason: format!(
-                    "unsupported key type {kty:?}/{crv:?}; use OKP/Ed25519 (EdDSA) or EC/P-256 (ES256)"
-                ),
+                "unsupported key type {kty:?}/{crv:?}; use OKP/Ed25519 (EdDSA) or EC/P-256 (ES256)"
+            ),
             })
         }
     };
     match field("alg") {
         None => Ok(implied),
-        Some(alg) if alg == implied.as_str() || (alg == "Ed25519" && implied == Algorithm::EdDSA) => {
+        Some(alg)
+            if alg == implied.as_str() || (alg == "Ed25519" && implied == Algorithm::EdDSA) =>
+        {
             Ok(implied)
         }
         Some(alg) => Err(KeyError::Invalid {
@@ -372,17 +374,29 @@ pub(crate) mod tests {
     #[test]
     fn edge_refuses_private_keys_and_junk() {
         let ring = test_ring();
-        let err = VerificationKeys::from_json(&ring.to_private_json()).err().unwrap();
+        let err = VerificationKeys::from_json(&ring.to_private_json())
+            .err()
+            .unwrap();
         assert!(matches!(err, KeyError::Invalid { .. }), "{err}");
-        assert!(matches!(VerificationKeys::from_json("nope"), Err(KeyError::Json(_))));
-        assert_eq!(VerificationKeys::from_json("[]").err(), Some(KeyError::Empty));
-        let no_kid = r#"[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]"#;
+        assert!(matches!(
+            VerificationKeys::from_json("nope"),
+            Err(KeyError::Json(_))
+        ));
+        assert_eq!(
+            VerificationKeys::from_json("[]").err(),
+            Some(KeyError::Empty)
+        );
+        let no_kid =
+            r#"[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]"#;
         assert_eq!(
             VerificationKeys::from_json(no_kid).err(),
             Some(KeyError::MissingKid { index: 0 })
         );
         let hs = r#"[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]"#;
-        assert!(matches!(VerificationKeys::from_json(hs), Err(KeyError::Invalid { .. })));
+        assert!(matches!(
+            VerificationKeys::from_json(hs),
+            Err(KeyError::Invalid { .. })
+        ));
     }
 
     #[test]
@@ -391,7 +405,10 @@ pub(crate) mod tests {
         let mut jwk = ring.keys()[0].to_public_jwk();
         jwk["alg"] = "ES256".into();
         let text = json!({ "keys": [jwk] }).to_string();
-        assert!(matches!(VerificationKeys::from_json(&text), Err(KeyError::Invalid { .. })));
+        assert!(matches!(
+            VerificationKeys::from_json(&text),
+            Err(KeyError::Invalid { .. })
+        ));
     }
 
     #[test]

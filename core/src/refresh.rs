@@ -35,7 +35,11 @@ pub struct RefreshToken {
 
 impl std::fmt::Debug for RefreshToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RefreshToken({}, gen {}, ..)", self.session_id, self.generation)
+        write!(
+            f,
+            "RefreshToken({}, gen {}, ..)",
+            self.session_id, self.generation
+        )
     }
 }
 

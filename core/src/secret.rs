@@ -52,7 +52,6 @@ impl Secret {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

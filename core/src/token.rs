@@ -178,7 +178,9 @@ pub fn verify_access_token(
     let expires_at = claims
         .expires_at
         .ok_or(TokenRejection::MissingClaim("exp"))?;
-    let issued_at = claims.issued_at.ok_or(TokenRejection::MissingClaim("iat"))?;
+    let issued_at = claims
+        .issued_at
+        .ok_or(TokenRejection::MissingClaim("iat"))?;
     let user_id = claims
         .subject
         .filter(|s| !s.is_empty())
@@ -295,7 +297,11 @@ mod tests {
         let parts: Vec<&str> = token.split('.').collect();
         let with_header = |h: &str| format!("{}.{}.{}", B64.encode(h), parts[1], parts[2]);
         let p = policy();
-        let none = format!("{}.{}.", B64.encode(r#"{"alg":"none","typ":"at+jwt"}"#), parts[1]);
+        let none = format!(
+            "{}.{}.",
+            B64.encode(r#"{"alg":"none","typ":"at+jwt"}"#),
+            parts[1]
+        );
         assert!(verify_access_token(&keys, &p, &none, NOW).is_err());
         let hs = with_header(r#"{"alg":"HS256","typ":"at+jwt","kid":"ed-1"}"#);
         assert!(matches!(

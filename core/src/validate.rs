@@ -157,7 +157,10 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(normalize_email(" Alice@Example.COM ").unwrap(), "alice@example.com");
+        assert_eq!(
+            normalize_email(" Alice@Example.COM ").unwrap(),
+            "alice@example.com"
+        );
         for bad in ["", "nope", "a@b", "Alice <a@example.com>", "a@@example.com"] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
@@ -187,7 +190,11 @@ mod tests {
     fn common_passwords_are_rejected_with_a_reason() {
         for weak in ["password", "password123", "qwertyuiop", "alice_1alice_1"] {
             let err = check_new_password("password", weak, &["alice_1"]).unwrap_err();
-            assert!(err.message.contains("too easy to guess"), "{weak}: {}", err.message);
+            assert!(
+                err.message.contains("too easy to guess"),
+                "{weak}: {}",
+                err.message
+            );
         }
         assert!(check_new_password("password", STRONG, &[]).is_ok());
     }

@@ -1,0 +1,70 @@
+//! Application state and the assembled router.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::middleware;
+use axum::Router;
+use edgeauth_core::ErrorCode;
+use edgeauth_upstash::UpstashClient;
+
+use crate::config::{ConfigError, ServeConfig, Settings};
+use crate::edge_trust::require_edge_signature;
+use crate::error::AppError;
+use crate::passwords::PasswordHashing;
+use crate::routes;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub passwords: PasswordHashing,
+    /// The public JWKS, serialised once.
+    pub jwks: Arc<str>,
+}
+
+impl AppState {
+    pub fn new(config: &ServeConfig) -> Result<Self, ConfigError> {
+        let settings = config.settings()?;
+        let redis = UpstashClient::builder(&config.redis_url, &config.redis_token)
+            .timeout(Duration::from_millis(config.redis_timeout_ms))
+            .build()
+            .map_err(|e| ConfigError {
+                setting: "UPSTASH_REDIS_REST_URL",
+                reason: e.to_string(),
+            })?;
+        let passwords = PasswordHashing::new(
+            settings.argon2.clone(),
+            settings.hashing_concurrency,
+            settings.hashing_queue,
+        )
+        .map_err(|reason| ConfigError {
+            setting: "EDGEAUTH_ARGON2_*",
+            reason,
+        })?;
+        let jwks: Arc<str> = settings.keys.public_jwks().to_string().into();
+        Ok(Self {
+            settings: Arc::new(settings),
+            store: Store::new(redis),
+            passwords,
+            jwks,
+        })
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    routes::router()
+        .fallback(|| async { AppError::api(ErrorCode::NotFound, "No such route.") })
+        .method_not_allowed_fallback(|| async {
+            AppError::api(
+                ErrorCode::MethodNotAllowed,
+                "Method not allowed on this route.",
+            )
+        })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_edge_signature,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,27 @@
+//! The edgeauth origin: users, argon2id passwords, sessions and token issuance. It trusts only
+//! requests signed by the edge, and keeps all state in Redis through the Upstash REST protocol.
+
+pub mod app;
+pub mod config;
+pub mod cookie;
+pub mod edge_trust;
+pub mod error;
+pub mod extract;
+pub mod passwords;
+pub mod routes;
+pub mod sessions;
+pub mod store;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Current Unix time, seconds. The one clock of the origin; the core takes `now` from here.
+pub fn now_secs() -> u64 {
+    now_millis() / 1000
+}
+
+/// Current Unix time, milliseconds.
+pub fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

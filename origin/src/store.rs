@@ -1,0 +1,415 @@
+//! Users, sessions and nonces in Redis, through the Upstash REST client. The only module of
+//! the origin that knows key names (from the core's layout) or talks to Redis.
+
+use std::collections::HashMap;
+
+use edgeauth_core::redis_layout::{self as layout, scripts};
+use edgeauth_core::refresh::RefreshTokenHash;
+use edgeauth_upstash::{cmd, Script, UpstashClient, Value};
+use serde::Serialize;
+
+use crate::error::{AppError, AppResult};
+
+/// A user as the API shows it (never with the password hash).
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub email: String,
+    pub created_at: u64,
+}
+
+/// A user with the stored password hash, for authentication only.
+pub struct UserRecord {
+    pub user: User,
+    pub password_hash: String,
+}
+
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub username: &'a str,
+    pub email: &'a str,
+    pub password_hash: &'a str,
+    pub created_at: u64,
+}
+
+pub enum Registered {
+    Created,
+    EmailTaken,
+    UsernameTaken,
+}
+
+pub struct NewSession<'a> {
+    pub id: &'a str,
+    pub user_id: &'a str,
+    pub created_at: u64,
+    pub user_agent: &'a str,
+    pub ip: &'a str,
+    pub refresh_hash: &'a RefreshTokenHash,
+    pub absolute_expiry: u64,
+    pub idle_secs: u64,
+    pub absolute_secs: u64,
+}
+
+pub struct Rotation<'a> {
+    pub session_id: &'a str,
+    pub presented_generation: u64,
+    pub presented: &'a RefreshTokenHash,
+    pub successor: &'a RefreshTokenHash,
+    pub now_ms: u64,
+    pub grace_ms: u64,
+    pub idle_secs: u64,
+    pub user_agent: &'a str,
+    pub ip: &'a str,
+}
+
+/// What the rotation script decided.
+pub enum Rotated {
+    /// The presented token was current (`Fresh`) or rotated within the grace window
+    /// (`Grace`); the successor is now the session's token.
+    Ok {
+        user_id: String,
+        absolute_expiry: u64,
+    },
+    /// A rotated token came back after the grace window; the session is already revoked.
+    Reused {
+        user_id: String,
+    },
+    /// An older generation: prove ancestry against this state before revoking.
+    Check {
+        generation: u64,
+        current: RefreshTokenHash,
+    },
+    Invalid,
+}
+
+/// A session as listed to its owner.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub created_at: u64,
+    pub last_used_at: u64,
+    pub user_agent: String,
+    pub ip: String,
+    pub current: bool,
+}
+
+/// The refresh state of a session, for logout by refresh token.
+pub struct RefreshState {
+    pub user_id: String,
+    pub generation: u64,
+    pub current: RefreshTokenHash,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    redis: UpstashClient,
+    register_user: Script,
+    create_session: Script,
+    rotate_refresh: Script,
+    revoke_session: Script,
+    revoke_user_sessions: Script,
+}
+
+impl Store {
+    pub fn new(redis: UpstashClient) -> Self {
+        Self {
+            redis,
+            register_user: Script::new(scripts::REGISTER_USER),
+            create_session: Script::new(scripts::CREATE_SESSION),
+            rotate_refresh: Script::new(scripts::ROTATE_REFRESH),
+            revoke_session: Script::new(scripts::REVOKE_SESSION),
+            revoke_user_sessions: Script::new(scripts::REVOKE_USER_SESSIONS),
+        }
+    }
+
+    pub async fn ping(&self) -> AppResult<()> {
+        Ok(self.redis.ping().await?)
+    }
+
+    /// The server's `maxmemory-policy`, if the server lets us read it (Upstash may not).
+    pub async fn eviction_policy(&self) -> Option<String> {
+        let reply = self
+            .redis
+            .execute(&cmd("CONFIG").arg("GET").arg("maxmemory-policy"))
+            .await
+            .ok()?;
+        reply.as_array()?.get(1)?.as_str().map(str::to_owned)
+    }
+
+    pub async fn register(&self, user: &NewUser<'_>) -> AppResult<Registered> {
+        let reply = self
+            .redis
+            .eval_script(
+                &self.register_user,
+                [
+                    layout::user_by_email(user.email),
+                    layout::user_by_name(user.username),
+                    layout::user(user.id),
+                ],
+                [
+                    user.id.to_owned(),
+                    user.username.to_owned(),
+                    user.email.to_owned(),
+                    user.password_hash.to_owned(),
+                    user.created_at.to_string(),
+                ],
+            )
+            .await?;
+        match reply.as_str() {
+            Some("ok") => Ok(Registered::Created),
+            Some("email_taken") => Ok(Registered::EmailTaken),
+            Some("username_taken") => Ok(Registered::UsernameTaken),
+            _ => Err(unexpected("register_user", &reply)),
+        }
+    }
+
+    pub async fn user_by_email(&self, normalized_email: &str) -> AppResult<Option<UserRecord>> {
+        let id = self
+            .redis
+            .execute(&cmd("GET").arg(layout::user_by_email(normalized_email)))
+            .await?;
+        match id.as_str() {
+            Some(id) => self.user_record(id).await,
+            None => Ok(None),
+        }
+    }
+
+    pub async fn user_record(&self, user_id: &str) -> AppResult<Option<UserRecord>> {
+        let reply = self
+            .redis
+            .execute(&cmd("HGETALL").arg(layout::user(user_id)))
+            .await?;
+        let mut fields = hash_fields(&reply);
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let password_hash = fields.remove("pw").unwrap_or_default();
+        Ok(Some(UserRecord {
+            user: user_from_fields(fields),
+            password_hash,
+        }))
+    }
+
+    pub async fn set_password_hash(&self, user_id: &str, hash: &str) -> AppResult<()> {
+        self.redis
+            .execute(&cmd("HSET").arg(layout::user(user_id)).arg("pw").arg(hash))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn create_session(&self, s: &NewSession<'_>) -> AppResult<()> {
+        self.redis
+            .eval_script(
+                &self.create_session,
+                [layout::session(s.id), layout::user_sessions(s.user_id)],
+                [
+                    s.user_id.to_owned(),
+                    s.id.to_owned(),
+                    s.created_at.to_string(),
+                    s.user_agent.to_owned(),
+                    s.ip.to_owned(),
+                    s.refresh_hash.0.clone(),
+                    s.absolute_expiry.to_string(),
+                    s.idle_secs.min(s.absolute_secs).to_string(),
+                    s.absolute_secs.to_string(),
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn rotate_refresh(&self, r: &Rotation<'_>) -> AppResult<Rotated> {
+        let reply = self
+            .redis
+            .eval_script(
+                &self.rotate_refresh,
+                [layout::session(r.session_id)],
+                [
+                    r.presented_generation.to_string(),
+                    r.presented.0.clone(),
+                    r.successor.0.clone(),
+                    r.now_ms.to_string(),
+                    r.grace_ms.to_string(),
+                    r.idle_secs.to_string(),
+                    r.user_agent.to_owned(),
+                    r.ip.to_owned(),
+                ],
+            )
+            .await?;
+        let parts: Vec<&str> = reply
+            .as_array()
+            .map(|items| items.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        match parts.as_slice() {
+            ["rotated" | "grace", uid, abs] => Ok(Rotated::Ok {
+                user_id: (*uid).to_owned(),
+                absolute_expiry: abs.parse().map_err(|_| unexpected("rotate", &reply))?,
+            }),
+            ["reused", uid] => Ok(Rotated::Reused {
+                user_id: (*uid).to_owned(),
+            }),
+            ["check", generation, current] => Ok(Rotated::Check {
+                generation: generation
+                    .parse()
+                    .map_err(|_| unexpected("rotate", &reply))?,
+                current: RefreshTokenHash((*current).to_owned()),
+            }),
+            ["invalid"] => Ok(Rotated::Invalid),
+            _ => Err(unexpected("rotate_refresh", &reply)),
+        }
+    }
+
+    pub async fn refresh_state(&self, session_id: &str) -> AppResult<Option<RefreshState>> {
+        let reply = self
+            .redis
+            .execute(
+                &cmd("HMGET")
+                    .arg(layout::session(session_id))
+                    .arg(layout::SESSION_USER_FIELD)
+                    .arg("gen")
+                    .arg("rt"),
+            )
+            .await?;
+        let items = reply.as_array().unwrap_or_default();
+        let text = |i: usize| items.get(i).and_then(Value::as_str);
+        Ok(
+            match (text(0), text(1).and_then(|g| g.parse().ok()), text(2)) {
+                (Some(uid), Some(generation), Some(rt)) => Some(RefreshState {
+                    user_id: uid.to_owned(),
+                    generation,
+                    current: RefreshTokenHash(rt.to_owned()),
+                }),
+                _ => None,
+            },
+        )
+    }
+
+    /// Deletes a session outright (reuse detected: no ownership question to ask).
+    pub async fn delete_session(&self, session_id: &str) -> AppResult<()> {
+        self.redis
+            .execute(&cmd("DEL").arg(layout::session(session_id)))
+            .await?;
+        Ok(())
+    }
+
+    /// Revokes one of the user's sessions; false if it is not theirs or does not exist.
+    pub async fn revoke_session(&self, user_id: &str, session_id: &str) -> AppResult<bool> {
+        let reply = self
+            .redis
+            .eval_script(
+                &self.revoke_session,
+                [layout::session(session_id), layout::user_sessions(user_id)],
+                [user_id, session_id],
+            )
+            .await?;
+        Ok(reply.as_i64() == Some(1))
+    }
+
+    /// Revokes every session of the user but `keep`; returns how many were revoked.
+    pub async fn revoke_user_sessions(&self, user_id: &str, keep: Option<&str>) -> AppResult<i64> {
+        let reply = self
+            .redis
+            .eval_script(
+                &self.revoke_user_sessions,
+                [layout::user_sessions(user_id)],
+                [layout::SESSION_PREFIX, keep.unwrap_or("")],
+            )
+            .await?;
+        reply
+            .as_i64()
+            .ok_or_else(|| unexpected("revoke_user_sessions", &reply))
+    }
+
+    /// The user's live sessions, oldest first. Index entries of expired sessions are pruned.
+    pub async fn sessions(&self, user_id: &str, current: &str) -> AppResult<Vec<SessionInfo>> {
+        let index = layout::user_sessions(user_id);
+        let members = self.redis.execute(&cmd("SMEMBERS").arg(&index)).await?;
+        let ids: Vec<String> = members
+            .as_array()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let commands: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                cmd("HMGET")
+                    .arg(layout::session(id))
+                    .arg(layout::SESSION_USER_FIELD)
+                    .arg("created_at")
+                    .arg("last_used_at")
+                    .arg("ua")
+                    .arg("ip")
+            })
+            .collect();
+        let replies = self.redis.pipeline(&commands).await?;
+        let mut sessions = Vec::new();
+        let mut stale = Vec::new();
+        for (id, reply) in ids.into_iter().zip(replies) {
+            let reply = reply.map_err(|e| AppError::internal(format!("HMGET session: {e}")))?;
+            let items = reply.as_array().unwrap_or_default();
+            let text = |i: usize| items.get(i).and_then(Value::as_str).unwrap_or_default();
+            if text(0) != user_id {
+                stale.push(id);
+                continue;
+            }
+            sessions.push(SessionInfo {
+                current: id == current,
+                created_at: text(1).parse().unwrap_or_default(),
+                last_used_at: text(2).parse().unwrap_or_default(),
+                user_agent: text(3).to_owned(),
+                ip: text(4).to_owned(),
+                id,
+            });
+        }
+        if !stale.is_empty() {
+            self.redis
+                .execute(&cmd("SREM").arg(&index).args(stale))
+                .await?;
+        }
+        sessions.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+        Ok(sessions)
+    }
+
+    /// Records a nonce for `ttl_secs`; false if it was already seen (a replay).
+    pub async fn claim_nonce(&self, nonce: &str, ttl_secs: u64) -> AppResult<bool> {
+        let reply = self
+            .redis
+            .execute(
+                &cmd("SET")
+                    .arg(layout::nonce(nonce))
+                    .arg("1")
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl_secs),
+            )
+            .await?;
+        Ok(!reply.is_nil())
+    }
+}
+
+fn hash_fields(reply: &Value) -> HashMap<String, String> {
+    let items = reply.as_array().unwrap_or_default();
+    items
+        .chunks_exact(2)
+        .filter_map(|pair| Some((pair[0].as_str()?.to_owned(), pair[1].as_str()?.to_owned())))
+        .collect()
+}
+
+fn user_from_fields(mut fields: HashMap<String, String>) -> User {
+    let mut take = |name: &str| fields.remove(name).unwrap_or_default();
+    User {
+        id: take("id"),
+        username: take("username"),
+        email: take("email"),
+        created_at: take("created_at").parse().unwrap_or_default(),
+    }
+}
+
+fn unexpected(what: &str, reply: &Value) -> AppError {
+    AppError::internal(format!("unexpected reply from {what}: {reply:?}"))
+}

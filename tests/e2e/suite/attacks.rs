@@ -1,0 +1,363 @@
+//! Hostile input from the outside: forged tokens at the edge, unsigned or replayed calls to the
+//! origin, spoofed identity headers.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use edgeauth_core::edge_signature::{sign, EdgeSecret, SignedRequest};
+use edgeauth_core::keys::SigningKey;
+use edgeauth_core::token::{issue_access_token, AccessGrant, TokenPolicy};
+use edgeauth_e2e::{Api, Stack};
+use jwt_simple::prelude::*;
+
+use super::Outcome;
+use crate::{check, tests};
+
+tests![
+    origin_refuses_unsigned_tampered_stale_and_replayed_calls,
+    spoofed_identity_headers_are_ignored;
+    exclusive: forged_tokens_die_at_the_edge_without_touching_redis_or_origin,
+];
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn mint(key: &SigningKey, policy: &TokenPolicy, user: &str, sid: &str, at: u64) -> String {
+    let grant = AccessGrant {
+        user_id: user,
+        session_id: sid,
+        token_id: "attack-jti",
+        now: at,
+        session_expires_at: u64::MAX,
+    };
+    issue_access_token(key, policy, &grant)
+        .map(|t| t.token)
+        .unwrap_or_default()
+}
+
+fn with_part(token: &str, index: usize, replacement: &str) -> String {
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    if let Some(part) = parts.get_mut(index) {
+        *part = replacement.to_owned();
+    }
+    parts.join(".")
+}
+
+async fn forged_tokens_die_at_the_edge_without_touching_redis_or_origin(
+    stack: &'static Stack,
+) -> Outcome {
+    let api = Api::new(&stack.edge);
+    let session = api.new_session().await?;
+    let policy = TokenPolicy::new(&stack.issuer, &stack.audience);
+    let key = stack.signing_keys.active();
+    let sid = "forged-session";
+    let good = mint(key, &policy, &session.user_id, sid, now());
+    let payload: serde_json::Value =
+        serde_json::from_slice(&B64.decode(good.split('.').nth(1).unwrap_or(""))?)?;
+
+    let mut cases: Vec<(&str, String)> = Vec::new();
+    let none_header = B64.encode(r#"{"alg":"none","typ":"at+jwt"}"#);
+    cases.push((
+        "alg none",
+        format!("{none_header}.{}.", good.split('.').nth(1).unwrap_or("")),
+    ));
+    // HS256 keyed with the public key bytes: the classic algorithm-confusion attack.
+    let public = stack.signing_keys.verification_keys()?;
+    let public_bytes = public
+        .get(key.kid())
+        .map(|k| k.to_bytes())
+        .unwrap_or_default();
+    let claims = Claims::create(Duration::from_mins(5))
+        .with_issuer(&stack.issuer)
+        .with_audience(&stack.audience)
+        .with_subject(&session.user_id);
+    let hs = HS256Key::from_bytes(&public_bytes).with_key_id(key.kid());
+    cases.push(("HS256 with the public key", hs.authenticate(claims)?));
+    let stranger = SigningKey::ed25519(key.kid(), Ed25519KeyPair::generate());
+    cases.push((
+        "right kid, wrong key",
+        mint(&stranger, &policy, &session.user_id, sid, now()),
+    ));
+    let unknown = SigningKey::ed25519("unknown-kid", Ed25519KeyPair::generate());
+    cases.push((
+        "unknown kid",
+        mint(&unknown, &policy, &session.user_id, sid, now()),
+    ));
+    let mut tampered = payload.clone();
+    tampered["sub"] = "someone-else".into();
+    cases.push((
+        "tampered payload",
+        with_part(&good, 1, &B64.encode(tampered.to_string())),
+    ));
+    cases.push((
+        "tampered header",
+        with_part(
+            &good,
+            0,
+            &B64.encode(r#"{"alg":"EdDSA","typ":"JWT","kid":"x"}"#),
+        ),
+    ));
+    let sig = good.split('.').nth(2).unwrap_or("");
+    // Flip one character of the signature (keeping it valid base64url).
+    let flipped: String = sig
+        .char_indices()
+        .map(|(i, c)| {
+            if i == 0 {
+                if c == 'A' {
+                    'B'
+                } else {
+                    'A'
+                }
+            } else {
+                c
+            }
+        })
+        .collect();
+    cases.push(("tampered signature", with_part(&good, 2, &flipped)));
+    cases.push((
+        "expired",
+        mint(key, &policy, &session.user_id, sid, now() - 3600),
+    ));
+    cases.push((
+        "not yet valid",
+        mint(key, &policy, &session.user_id, sid, now() + 3600),
+    ));
+    let mut other_iss = policy.clone();
+    other_iss.issuer = "https://evil.example".into();
+    cases.push((
+        "wrong iss",
+        mint(key, &other_iss, &session.user_id, sid, now()),
+    ));
+    let mut other_aud = policy.clone();
+    other_aud.audience = "another-api".into();
+    cases.push((
+        "wrong aud",
+        mint(key, &other_aud, &session.user_id, sid, now()),
+    ));
+    let mut big = payload.clone();
+    big["pad"] = "x".repeat(5000).into();
+    cases.push((
+        "oversized",
+        with_part(&good, 1, &B64.encode(big.to_string())),
+    ));
+    cases.push(("garbage", "definitely.not.ajwt".into()));
+    cases.push(("empty", String::new()));
+
+    let before = stack.redis_commands().await?;
+    for (name, token) in &cases {
+        let reply = api
+            .http
+            .get(format!("{}/api/profile", stack.edge))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await?;
+        let reply = Api::read(reply).await?;
+        check!(
+            reply.status == 401,
+            "{name}: {} {}",
+            reply.status,
+            reply.text
+        );
+        check!(reply.code() == "invalid_token", "{name}: {}", reply.text);
+        let challenge = reply.header("www-authenticate").unwrap_or("");
+        check!(
+            challenge.contains("error=\"invalid_token\""),
+            "{name}: WWW-Authenticate {challenge:?}"
+        );
+    }
+    for header in ["Basic dXNlcjpwYXNz", "Bearer", "Token abc", ""] {
+        let reply = api
+            .http
+            .get(format!("{}/api/profile", stack.edge))
+            .header("authorization", header)
+            .send()
+            .await?;
+        check!(
+            reply.status().as_u16() == 401,
+            "authorization {header:?}: {}",
+            reply.status()
+        );
+    }
+    let after = stack.redis_commands().await?;
+    // Every origin request claims a nonce in Redis, so an unchanged count also proves that
+    // none of these reached the origin.
+    check!(
+        after == before,
+        "rejected tokens cost {} Redis commands",
+        after - before
+    );
+
+    // And the genuine token for the real session still works, so the cases above failed for
+    // the reason they were built for.
+    let ok = api.get("/api/profile", Some(&session.access)).await?;
+    check!(ok.status == 200, "control: {}", ok.text);
+    Ok(())
+}
+
+struct Direct<'a> {
+    method: &'a str,
+    path: &'a str,
+    body: &'a [u8],
+    user: Option<&'a str>,
+    session: Option<&'a str>,
+    timestamp: u64,
+    nonce: &'a str,
+}
+
+fn signed_headers(secret: &EdgeSecret, d: &Direct<'_>) -> Vec<(&'static str, String)> {
+    let request = SignedRequest {
+        method: d.method,
+        path_and_query: d.path,
+        timestamp: d.timestamp,
+        nonce: d.nonce,
+        user_id: d.user,
+        session_id: d.session,
+        request_id: "test-request",
+        client_ip: "127.0.0.1",
+        body: d.body,
+    };
+    let mut headers = vec![
+        ("x-edgeauth-timestamp", d.timestamp.to_string()),
+        ("x-edgeauth-nonce", d.nonce.to_owned()),
+        ("x-edgeauth-request-id", "test-request".to_owned()),
+        ("x-edgeauth-client-ip", "127.0.0.1".to_owned()),
+        ("x-edgeauth-signature", sign(secret, &request)),
+    ];
+    if let (Some(u), Some(s)) = (d.user, d.session) {
+        headers.push(("x-edgeauth-user", u.to_owned()));
+        headers.push(("x-edgeauth-session", s.to_owned()));
+    }
+    headers
+}
+
+async fn origin_refuses_unsigned_tampered_stale_and_replayed_calls(
+    stack: &'static Stack,
+) -> Outcome {
+    let api = Api::new(&stack.edge);
+    let session = api.new_session().await?;
+    let profile = api.get("/api/profile", Some(&session.access)).await?;
+    let sid = profile.body["session_id"].as_str().unwrap_or("").to_owned();
+    let secret = EdgeSecret::from_base64(&stack.edge_secret)?;
+    let http = reqwest::Client::new();
+    let send = |headers: Vec<(&'static str, String)>| {
+        let mut request = http.get(format!("{}/api/profile", stack.origin));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        async move { Api::read(request.send().await?).await }
+    };
+    let nonce = format!("n-{}", now());
+    let direct = Direct {
+        method: "GET",
+        path: "/api/profile",
+        body: b"",
+        user: Some(&session.user_id),
+        session: Some(&sid),
+        timestamp: now(),
+        nonce: &nonce,
+    };
+
+    let unsigned = send(vec![
+        ("x-edgeauth-user", session.user_id.clone()),
+        ("x-edgeauth-session", sid.clone()),
+    ])
+    .await?;
+    check!(
+        unsigned.status == 401 && unsigned.code() == "invalid_signature",
+        "unsigned: {}",
+        unsigned.text
+    );
+
+    let wrong_key = EdgeSecret::from_bytes(vec![7; 32])?;
+    let forged = send(signed_headers(
+        &wrong_key,
+        &Direct {
+            nonce: "n-forged",
+            ..direct
+        },
+    ))
+    .await?;
+    check!(forged.status == 401, "wrong secret: {}", forged.text);
+
+    let mut tampered = signed_headers(
+        &secret,
+        &Direct {
+            nonce: "n-tampered",
+            ..direct
+        },
+    );
+    tampered.retain(|(name, _)| *name != "x-edgeauth-user");
+    tampered.push(("x-edgeauth-user", "someone-else".into()));
+    let tampered = send(tampered).await?;
+    check!(
+        tampered.status == 401,
+        "tampered identity: {}",
+        tampered.text
+    );
+
+    let stale = send(signed_headers(
+        &secret,
+        &Direct {
+            nonce: "n-stale",
+            timestamp: now() - 120,
+            ..direct
+        },
+    ))
+    .await?;
+    check!(stale.status == 401, "stale: {}", stale.text);
+
+    let genuine = signed_headers(&secret, &direct);
+    let first = send(genuine.clone()).await?;
+    check!(
+        first.status == 200,
+        "a correctly signed call works: {} {}",
+        first.status,
+        first.text
+    );
+    let replay = send(genuine).await?;
+    check!(
+        replay.status == 401 && replay.code() == "invalid_signature",
+        "replay: {}",
+        replay.text
+    );
+    Ok(())
+}
+
+async fn spoofed_identity_headers_are_ignored(stack: &'static Stack) -> Outcome {
+    let api = Api::new(&stack.edge);
+    let victim = api.new_session().await?;
+    let attacker = api.new_session().await?;
+    let spoof = [
+        ("x-edgeauth-user", victim.user_id.as_str()),
+        ("x-edgeauth-session", "whatever"),
+        ("x-edgeauth-signature", "v1=00"),
+    ];
+    let mut request = api
+        .http
+        .get(format!("{}/api/profile", stack.edge))
+        .bearer_auth(&attacker.access);
+    for (name, value) in spoof {
+        request = request.header(name, value);
+    }
+    let reply = Api::read(request.send().await?).await?;
+    check!(reply.status == 200, "{}", reply.text);
+    check!(
+        reply.body["user"]["id"] == attacker.user_id.as_str(),
+        "identity comes from the token only: {}",
+        reply.text
+    );
+
+    let mut anonymous = api.http.get(format!("{}/api/profile", stack.edge));
+    for (name, value) in spoof {
+        anonymous = anonymous.header(name, value);
+    }
+    let reply = Api::read(anonymous.send().await?).await?;
+    check!(
+        reply.status == 401,
+        "headers alone never authenticate: {}",
+        reply.text
+    );
+    Ok(())
+}

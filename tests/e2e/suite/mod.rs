@@ -1,0 +1,59 @@
+//! Every end-to-end test, grouped by capability.
+
+mod attacks;
+mod flows;
+mod sessions;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use edgeauth_e2e::stack::BoxError;
+use edgeauth_e2e::Stack;
+
+pub type Outcome = Result<(), BoxError>;
+pub type TestFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+pub struct Test {
+    pub name: &'static str,
+    pub exclusive: bool,
+    pub run: fn(&'static Stack) -> TestFuture,
+}
+
+/// Declares tests: `tests![module::name, ...]`, `exclusive` ones after a `;`.
+#[macro_export]
+macro_rules! tests {
+    ($($f:ident),* $(,)? $(; exclusive: $($x:ident),* $(,)?)?) => {
+        pub fn tests() -> Vec<$crate::suite::Test> {
+            vec![
+                $($crate::suite::Test {
+                    name: concat!(module_path!(), "::", stringify!($f)),
+                    exclusive: false,
+                    run: |s| Box::pin($f(s)),
+                },)*
+                $($($crate::suite::Test {
+                    name: concat!(module_path!(), "::", stringify!($x)),
+                    exclusive: true,
+                    run: |s| Box::pin($x(s)),
+                },)*)?
+            ]
+        }
+    };
+}
+
+pub fn all() -> Vec<Test> {
+    let mut all = Vec::new();
+    all.extend(flows::tests());
+    all.extend(attacks::tests());
+    all.extend(sessions::tests());
+    all
+}
+
+/// Fails the test with a message (instead of panicking) when the condition is false.
+#[macro_export]
+macro_rules! check {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+).into());
+        }
+    };
+}
