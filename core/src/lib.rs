@@ -7,6 +7,7 @@ pub mod edge_signature;
 pub mod error;
 pub mod headers;
 pub mod keys;
+pub mod rate_limit;
 pub mod redis_layout;
 pub mod refresh;
 pub mod secret;

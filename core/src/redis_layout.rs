@@ -12,6 +12,13 @@
 //! | `ea:s:{session id}` | hash | uid, created_at, last_used_at, ua, ip, gen, rt (SHA-256 of the newest refresh token), rotated_at_ms, abs_exp | min(idle lifetime, absolute end) — refreshed on each rotation |
 //! | `ea:us:{user id}` | set | the user's session ids (an index; the hashes are the truth) | absolute session lifetime after the newest session |
 //! | `ea:n:{nonce}` | string | edge-signature nonces already seen | twice the signature window |
+//! | `ea:lk:{account}:{ip}` | hash | failures, locked_until of one (account, client IP) pair | the lockout's forget-after time |
+//! | `ea:lf:ip:{ip}` | string | failed logins from one address in the window | the window |
+//! | `ea:lf:acct:{account}` | string | failed logins on one account in the window | the window |
+//! | `ea:rl:{action}:{ip}` | string | register/refresh attempts from one address in the window | the window |
+//!
+//! `{account}` is the SHA-256 (hex, first 32 digits) of the normalised email, so unknown and
+//! known emails are limited alike and no address is spelled out in key names.
 
 /// The Redis key of a user record.
 pub fn user(user_id: &str) -> String {
@@ -41,6 +48,30 @@ pub fn nonce(nonce: &str) -> String {
     format!("ea:n:{nonce}")
 }
 
+/// The account part of lockout keys for a normalised email.
+pub fn account_tag(normalized_email: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = crate::edge_signature::hex(&Sha256::digest(normalized_email.as_bytes()));
+    digest[..32].to_owned()
+}
+
+pub fn login_pair_lock(account_tag: &str, ip: &str) -> String {
+    format!("ea:lk:{account_tag}:{ip}")
+}
+
+pub fn login_failures_by_ip(ip: &str) -> String {
+    format!("ea:lf:ip:{ip}")
+}
+
+pub fn login_failures_by_account(account_tag: &str) -> String {
+    format!("ea:lf:acct:{account_tag}")
+}
+
+/// Fixed-window counter of an action (`register`, `refresh`) from one address.
+pub fn action_budget(action: &str, ip: &str) -> String {
+    format!("ea:rl:{action}:{ip}")
+}
+
 /// Field of the session hash that names its user (what the edge checks per request).
 pub const SESSION_USER_FIELD: &str = "uid";
 
@@ -56,7 +87,8 @@ pub mod scripts {
     /// refresh hash, abs_exp, ttl secs, index ttl secs. Reply: 1.
     pub const CREATE_SESSION: &str = include_str!("lua/create_session.lua");
 
-    /// Rotates a refresh token atomically; see the script for the reply shapes.
+    /// Rotates a refresh token atomically, within the refresh budget of the client address;
+    /// see the script for the reply shapes.
     pub const ROTATE_REFRESH: &str = include_str!("lua/rotate_refresh.lua");
 
     /// Deletes one session if it belongs to the given user.
@@ -67,6 +99,15 @@ pub mod scripts {
     /// KEYS: user session set. ARGV: session key prefix, session id to keep (or "").
     /// Reply: number of sessions revoked.
     pub const REVOKE_USER_SESSIONS: &str = include_str!("lua/revoke_user_sessions.lua");
+
+    /// Gate before a password check: lockouts and failure budgets, plus the user lookup.
+    pub const LOGIN_GATE: &str = include_str!("lua/login_gate.lua");
+
+    /// Records a failed password check and locks the (account, IP) pair when due.
+    pub const LOGIN_FAILED: &str = include_str!("lua/login_failed.lua");
+
+    /// A fixed-window budget (register attempts per address).
+    pub const RATE_LIMIT: &str = include_str!("lua/rate_limit.lua");
 }
 
 #[cfg(test)]

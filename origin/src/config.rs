@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 
 use clap::Args;
 use edgeauth_core::keys::SigningKeyRing;
+use edgeauth_core::rate_limit::{Budget, LoginLimits};
 use edgeauth_core::secret::Secret;
 use edgeauth_core::token::TokenPolicy;
 
@@ -90,6 +91,60 @@ pub struct ServeConfig {
     #[arg(long, env = "EDGEAUTH_HASHING_CONCURRENCY", default_value_t = 0)]
     pub hashing_concurrency: usize,
 
+    /// Consecutive failed logins of one account from one address before that pair is locked.
+    #[arg(long, env = "EDGEAUTH_LOCKOUT_THRESHOLD", default_value_t = 5)]
+    pub lockout_threshold: u32,
+
+    /// First lock of an (account, address) pair, seconds; doubles with each further failure.
+    #[arg(long, env = "EDGEAUTH_LOCKOUT_BASE_SECS", default_value_t = 30)]
+    pub lockout_base_secs: u64,
+
+    /// Longest lock of an (account, address) pair, seconds.
+    #[arg(long, env = "EDGEAUTH_LOCKOUT_MAX_SECS", default_value_t = 900)]
+    pub lockout_max_secs: u64,
+
+    /// Failures are forgotten after this many seconds without another one.
+    #[arg(long, env = "EDGEAUTH_LOCKOUT_FORGET_SECS", default_value_t = 86_400)]
+    pub lockout_forget_secs: u64,
+
+    /// Failed logins allowed from one client address per window, across accounts.
+    #[arg(long, env = "EDGEAUTH_LOGIN_IP_FAILURES", default_value_t = 50)]
+    pub login_ip_failures: u32,
+
+    /// Window of EDGEAUTH_LOGIN_IP_FAILURES, seconds.
+    #[arg(long, env = "EDGEAUTH_LOGIN_IP_WINDOW_SECS", default_value_t = 900)]
+    pub login_ip_window_secs: u64,
+
+    /// Failed logins allowed on one account per window, from all addresses; beyond it the
+    /// account refuses logins until the window ends (never longer).
+    #[arg(long, env = "EDGEAUTH_LOGIN_ACCOUNT_FAILURES", default_value_t = 100)]
+    pub login_account_failures: u32,
+
+    /// Window of EDGEAUTH_LOGIN_ACCOUNT_FAILURES, seconds.
+    #[arg(
+        long,
+        env = "EDGEAUTH_LOGIN_ACCOUNT_WINDOW_SECS",
+        default_value_t = 3600
+    )]
+    pub login_account_window_secs: u64,
+
+    /// Registrations allowed from one client address per window.
+    #[arg(long, env = "EDGEAUTH_REGISTER_PER_IP", default_value_t = 20)]
+    pub register_per_ip: u32,
+
+    /// Window of EDGEAUTH_REGISTER_PER_IP, seconds.
+    #[arg(long, env = "EDGEAUTH_REGISTER_WINDOW_SECS", default_value_t = 3600)]
+    pub register_window_secs: u64,
+
+    /// Refreshes allowed from one client address per window (generous: offices share
+    /// addresses; each refresh is cheap).
+    #[arg(long, env = "EDGEAUTH_REFRESH_PER_IP", default_value_t = 600)]
+    pub refresh_per_ip: u32,
+
+    /// Window of EDGEAUTH_REFRESH_PER_IP, seconds.
+    #[arg(long, env = "EDGEAUTH_REFRESH_WINDOW_SECS", default_value_t = 60)]
+    pub refresh_window_secs: u64,
+
     /// Password hashes allowed to wait for a slot; beyond it requests get 503 at once, so a
     /// login flood queues in bounded memory.
     #[arg(long, env = "EDGEAUTH_HASHING_QUEUE", default_value_t = 256)]
@@ -111,6 +166,9 @@ pub struct Settings {
     pub argon2: argon2::Params,
     pub hashing_concurrency: usize,
     pub hashing_queue: usize,
+    pub login_limits: LoginLimits,
+    pub register_budget: Budget,
+    pub refresh_budget: Budget,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +210,24 @@ impl ServeConfig {
             ("EDGEAUTH_SESSION_ABSOLUTE_SECS", self.session_absolute_secs),
             ("EDGEAUTH_SIGNATURE_WINDOW_SECS", self.signature_window_secs),
             ("EDGEAUTH_REDIS_TIMEOUT_MS", self.redis_timeout_ms),
+            ("EDGEAUTH_LOCKOUT_THRESHOLD", self.lockout_threshold.into()),
+            ("EDGEAUTH_LOCKOUT_BASE_SECS", self.lockout_base_secs),
+            ("EDGEAUTH_LOCKOUT_MAX_SECS", self.lockout_max_secs),
+            ("EDGEAUTH_LOCKOUT_FORGET_SECS", self.lockout_forget_secs),
+            ("EDGEAUTH_LOGIN_IP_FAILURES", self.login_ip_failures.into()),
+            ("EDGEAUTH_LOGIN_IP_WINDOW_SECS", self.login_ip_window_secs),
+            (
+                "EDGEAUTH_LOGIN_ACCOUNT_FAILURES",
+                self.login_account_failures.into(),
+            ),
+            (
+                "EDGEAUTH_LOGIN_ACCOUNT_WINDOW_SECS",
+                self.login_account_window_secs,
+            ),
+            ("EDGEAUTH_REGISTER_PER_IP", self.register_per_ip.into()),
+            ("EDGEAUTH_REGISTER_WINDOW_SECS", self.register_window_secs),
+            ("EDGEAUTH_REFRESH_PER_IP", self.refresh_per_ip.into()),
+            ("EDGEAUTH_REFRESH_WINDOW_SECS", self.refresh_window_secs),
         ] {
             if value == 0 {
                 return Err(bad(setting, "must be greater than 0"));
@@ -203,6 +279,24 @@ impl ServeConfig {
             argon2,
             hashing_concurrency,
             hashing_queue: self.hashing_queue,
+            login_limits: LoginLimits {
+                threshold: self.lockout_threshold,
+                base_lock_secs: self.lockout_base_secs,
+                max_lock_secs: self.lockout_max_secs,
+                forget_after_secs: self.lockout_forget_secs,
+                ip_failures: self.login_ip_failures,
+                ip_window_secs: self.login_ip_window_secs,
+                account_failures: self.login_account_failures,
+                account_window_secs: self.login_account_window_secs,
+            },
+            register_budget: Budget {
+                max: self.register_per_ip,
+                window_secs: self.register_window_secs,
+            },
+            refresh_budget: Budget {
+                max: self.refresh_per_ip,
+                window_secs: self.refresh_window_secs,
+            },
         })
     }
 }

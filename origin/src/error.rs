@@ -9,6 +9,9 @@ pub enum AppError {
     /// An error the client caused or may see as is.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// A budget is used up; retry after this many seconds.
+    #[error("rate limited for {retry_after} s")]
+    Limited { retry_after: u64, message: String },
     /// Redis could not be reached or answered with an error.
     #[error("redis: {0}")]
     Redis(#[from] edgeauth_upstash::Error),
@@ -32,9 +35,17 @@ impl AppError {
         Self::Internal(context.to_string())
     }
 
+    pub fn limited(retry_after: u64, message: impl Into<String>) -> Self {
+        Self::Limited {
+            retry_after,
+            message: message.into(),
+        }
+    }
+
     fn to_api(&self) -> ApiError {
         match self {
             Self::Api(e) => e.clone(),
+            Self::Limited { message, .. } => ApiError::new(ErrorCode::RateLimited, message.clone()),
             Self::Redis(e) => {
                 tracing::error!(error = %e, "redis call failed");
                 ApiError::new(
@@ -55,7 +66,13 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        api_error_response(&self.to_api())
+        let mut response = api_error_response(&self.to_api());
+        if let Self::Limited { retry_after, .. } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
+        }
+        response
     }
 }
 

@@ -50,25 +50,34 @@ pub fn random_id() -> AppResult<String> {
     Ok(B64.encode(random_bytes::<16>()?))
 }
 
-/// Starts a session for a user who just proved their password.
-pub async fn start(app: &AppState, user: User, client: &ClientInfo) -> AppResult<TokenResponse> {
+/// Starts a session for a user who just proved their password; `clear` is the login-lock key
+/// of the (account, address) pair, deleted in the same round trip.
+pub async fn start(
+    app: &AppState,
+    user: User,
+    client: &ClientInfo,
+    clear: &str,
+) -> AppResult<TokenResponse> {
     let s = &app.settings;
     let now = now_secs();
     let session_id = random_id()?;
     let refresh = RefreshToken::first(&session_id, random_bytes()?);
     let absolute_expiry = now + s.session_absolute_secs;
     app.store
-        .create_session(&NewSession {
-            id: &session_id,
-            user_id: &user.id,
-            created_at: now,
-            user_agent: &client.user_agent,
-            ip: &client.ip,
-            refresh_hash: &refresh.hash(),
-            absolute_expiry,
-            idle_secs: s.session_idle_secs,
-            absolute_secs: s.session_absolute_secs,
-        })
+        .create_session(
+            &NewSession {
+                id: &session_id,
+                user_id: &user.id,
+                created_at: now,
+                user_agent: &client.user_agent,
+                ip: &client.ip,
+                refresh_hash: &refresh.hash(),
+                absolute_expiry,
+                idle_secs: s.session_idle_secs,
+                absolute_secs: s.session_absolute_secs,
+            },
+            clear,
+        )
         .await?;
     tracing::info!(audit = "login_succeeded", user_id = %user.id, session_id = %session_id);
     pair(app, user, &refresh, now, absolute_expiry)
@@ -94,6 +103,7 @@ pub async fn refresh(
             idle_secs: s.session_idle_secs,
             user_agent: &client.user_agent,
             ip: &client.ip,
+            budget: s.refresh_budget,
         })
         .await?;
     match outcome {
@@ -129,6 +139,10 @@ pub async fn refresh(
             }
         }
         Rotated::Invalid => Ok(Refreshed::Invalid),
+        Rotated::Limited { retry_after } => Err(AppError::limited(
+            retry_after,
+            "Too many refreshes from this address; try again shortly.",
+        )),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use edgeauth_core::rate_limit::{Budget, LoginLimits};
 use edgeauth_core::redis_layout::{self as layout, scripts};
 use edgeauth_core::refresh::RefreshTokenHash;
 use edgeauth_upstash::{cmd, Script, UpstashClient, Value};
@@ -61,6 +62,7 @@ pub struct Rotation<'a> {
     pub idle_secs: u64,
     pub user_agent: &'a str,
     pub ip: &'a str,
+    pub budget: Budget,
 }
 
 /// What the rotation script decided.
@@ -81,6 +83,10 @@ pub enum Rotated {
         current: RefreshTokenHash,
     },
     Invalid,
+    /// The client address used up its refresh budget; nothing was changed.
+    Limited {
+        retry_after: u64,
+    },
 }
 
 /// A session as listed to its owner.
@@ -109,6 +115,15 @@ pub struct Store {
     rotate_refresh: Script,
     revoke_session: Script,
     revoke_user_sessions: Script,
+    login_gate: Script,
+    login_failed: Script,
+    rate_limit: Script,
+}
+
+/// What the login gate found: how long to wait, and the account if the email is known.
+pub struct Gate {
+    pub retry_after: u64,
+    pub user_id: Option<String>,
 }
 
 impl Store {
@@ -120,6 +135,9 @@ impl Store {
             rotate_refresh: Script::new(scripts::ROTATE_REFRESH),
             revoke_session: Script::new(scripts::REVOKE_SESSION),
             revoke_user_sessions: Script::new(scripts::REVOKE_USER_SESSIONS),
+            login_gate: Script::new(scripts::LOGIN_GATE),
+            login_failed: Script::new(scripts::LOGIN_FAILED),
+            rate_limit: Script::new(scripts::RATE_LIMIT),
         }
     }
 
@@ -164,17 +182,6 @@ impl Store {
         }
     }
 
-    pub async fn user_by_email(&self, normalized_email: &str) -> AppResult<Option<UserRecord>> {
-        let id = self
-            .redis
-            .execute(&cmd("GET").arg(layout::user_by_email(normalized_email)))
-            .await?;
-        match id.as_str() {
-            Some(id) => self.user_record(id).await,
-            None => Ok(None),
-        }
-    }
-
     pub async fn user_record(&self, user_id: &str) -> AppResult<Option<UserRecord>> {
         let reply = self
             .redis
@@ -198,24 +205,30 @@ impl Store {
         Ok(())
     }
 
-    pub async fn create_session(&self, s: &NewSession<'_>) -> AppResult<()> {
-        self.redis
-            .eval_script(
-                &self.create_session,
-                [layout::session(s.id), layout::user_sessions(s.user_id)],
-                [
-                    s.user_id.to_owned(),
-                    s.id.to_owned(),
-                    s.created_at.to_string(),
-                    s.user_agent.to_owned(),
-                    s.ip.to_owned(),
-                    s.refresh_hash.0.clone(),
-                    s.absolute_expiry.to_string(),
-                    s.idle_secs.min(s.absolute_secs).to_string(),
-                    s.absolute_secs.to_string(),
-                ],
-            )
-            .await?;
+    /// Creates a session and, in the same round trip, deletes `clear` (the login lock of the
+    /// account and address that just proved the password).
+    pub async fn create_session(&self, s: &NewSession<'_>, clear: &str) -> AppResult<()> {
+        let create = self.create_session.invoke(
+            [layout::session(s.id), layout::user_sessions(s.user_id)],
+            [
+                s.user_id.to_owned(),
+                s.id.to_owned(),
+                s.created_at.to_string(),
+                s.user_agent.to_owned(),
+                s.ip.to_owned(),
+                s.refresh_hash.0.clone(),
+                s.absolute_expiry.to_string(),
+                s.idle_secs.min(s.absolute_secs).to_string(),
+                s.absolute_secs.to_string(),
+            ],
+        );
+        for reply in self
+            .redis
+            .pipeline(&[create, cmd("DEL").arg(clear)])
+            .await?
+        {
+            reply.map_err(|e| AppError::internal(format!("create_session: {e}")))?;
+        }
         Ok(())
     }
 
@@ -224,7 +237,10 @@ impl Store {
             .redis
             .eval_script(
                 &self.rotate_refresh,
-                [layout::session(r.session_id)],
+                [
+                    layout::session(r.session_id),
+                    layout::action_budget("refresh", r.ip),
+                ],
                 [
                     r.presented_generation.to_string(),
                     r.presented.0.clone(),
@@ -234,6 +250,8 @@ impl Store {
                     r.idle_secs.to_string(),
                     r.user_agent.to_owned(),
                     r.ip.to_owned(),
+                    r.budget.max.to_string(),
+                    r.budget.window_secs.to_string(),
                 ],
             )
             .await?;
@@ -256,6 +274,9 @@ impl Store {
                 current: RefreshTokenHash((*current).to_owned()),
             }),
             ["invalid"] => Ok(Rotated::Invalid),
+            ["limited", retry_after] => Ok(Rotated::Limited {
+                retry_after: retry_after.parse().unwrap_or(1),
+            }),
             _ => Err(unexpected("rotate_refresh", &reply)),
         }
     }
@@ -373,6 +394,89 @@ impl Store {
         }
         sessions.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(sessions)
+    }
+
+    /// Checks the login guards for an (account, address) pair and looks the account up.
+    pub async fn login_gate(
+        &self,
+        email: &str,
+        ip: &str,
+        limits: &LoginLimits,
+        now: u64,
+    ) -> AppResult<Gate> {
+        let tag = layout::account_tag(email);
+        let reply = self
+            .redis
+            .eval_script(
+                &self.login_gate,
+                [
+                    layout::login_pair_lock(&tag, ip),
+                    layout::login_failures_by_ip(ip),
+                    layout::login_failures_by_account(&tag),
+                    layout::user_by_email(email),
+                ],
+                [
+                    now,
+                    limits.ip_failures.into(),
+                    limits.account_failures.into(),
+                ],
+            )
+            .await?;
+        let items = reply.as_array().unwrap_or_default();
+        let retry_after = items.first().and_then(Value::as_i64);
+        let user_id = items.get(1).and_then(Value::as_str);
+        match (retry_after, user_id) {
+            (Some(retry_after), Some(user_id)) => Ok(Gate {
+                retry_after: retry_after.max(0) as u64,
+                user_id: Some(user_id.to_owned()).filter(|id| !id.is_empty()),
+            }),
+            _ => Err(unexpected("login_gate", &reply)),
+        }
+    }
+
+    /// Records a failed password check; returns how long the pair is now locked (s).
+    pub async fn login_failed(
+        &self,
+        email: &str,
+        ip: &str,
+        limits: &LoginLimits,
+        now: u64,
+    ) -> AppResult<u64> {
+        let tag = layout::account_tag(email);
+        let reply = self
+            .redis
+            .eval_script(
+                &self.login_failed,
+                [
+                    layout::login_pair_lock(&tag, ip),
+                    layout::login_failures_by_ip(ip),
+                    layout::login_failures_by_account(&tag),
+                ],
+                [
+                    now,
+                    limits.threshold.into(),
+                    limits.base_lock_secs,
+                    limits.max_lock_secs,
+                    limits.forget_after_secs,
+                    limits.ip_window_secs,
+                    limits.account_window_secs,
+                ],
+            )
+            .await?;
+        Ok(reply.as_i64().unwrap_or(0).max(0) as u64)
+    }
+
+    /// Spends one unit of an address's budget for `action`; returns seconds to wait, or 0.
+    pub async fn spend(&self, action: &str, ip: &str, budget: Budget) -> AppResult<u64> {
+        let reply = self
+            .redis
+            .eval_script(
+                &self.rate_limit,
+                [layout::action_budget(action, ip)],
+                [u64::from(budget.max), budget.window_secs],
+            )
+            .await?;
+        Ok(reply.as_i64().unwrap_or(0).max(0) as u64)
     }
 
     /// Records a nonce for `ttl_secs`; false if it was already seen (a replay).

@@ -70,20 +70,41 @@ pub struct Session {
     pub refresh: String,
 }
 
+/// A client of the edge. Each one claims its own client address through `CF-Connecting-IP`
+/// (Cloudflare sets that header in production; `wrangler dev` passes the client's through),
+/// so per-address rate limits of parallel tests never interfere.
 #[derive(Clone)]
 pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
+    pub client_ip: String,
 }
 
 impl Api {
     pub fn new(base: &str) -> Self {
+        let mut octets = [0u8; 3];
+        let _ = getrandom::fill(&mut octets);
+        // 198.18.0.0/15 is reserved for benchmarking (RFC 2544).
+        Self::with_ip(
+            base,
+            &format!("198.{}.{}.{}", 18 + (octets[0] & 1), octets[1], octets[2]),
+        )
+    }
+
+    pub fn with_ip(base: &str, client_ip: &str) -> Self {
+        let mut headers = HeaderMap::new();
+        if let Ok(value) = client_ip.parse() {
+            headers.insert("cf-connecting-ip", value);
+        }
         Self {
             base: base.to_owned(),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(30))
+                .default_headers(headers)
+                .user_agent("edgeauth-e2e")
                 .build()
                 .unwrap_or_default(),
+            client_ip: client_ip.to_owned(),
         }
     }
 

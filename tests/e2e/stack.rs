@@ -23,6 +23,8 @@ pub struct StackOptions {
     pub refresh_grace_ms: u64,
     pub redis_timeout_ms: u64,
     pub access_ttl_secs: u64,
+    /// Refreshes per client address per minute (low, so the limit is testable).
+    pub refresh_per_ip: u32,
 }
 
 impl Default for StackOptions {
@@ -31,6 +33,7 @@ impl Default for StackOptions {
             refresh_grace_ms: 2_000,
             redis_timeout_ms: 1_000,
             access_ttl_secs: 900,
+            refresh_per_ip: 40,
         }
     }
 }
@@ -246,6 +249,10 @@ impl Stack {
                 stack.options.access_ttl_secs.to_string(),
             )
             .env("EDGEAUTH_REDIS_TIMEOUT_MS", "2000")
+            .env(
+                "EDGEAUTH_REFRESH_PER_IP",
+                stack.options.refresh_per_ip.to_string(),
+            )
             .env("RUST_LOG", "info");
         stack.launch("origin", origin)?;
         wait_port(origin_port, Duration::from_secs(30))?;

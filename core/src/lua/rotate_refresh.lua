@@ -1,13 +1,20 @@
--- KEYS[1]: session hash.
+-- KEYS: session hash, refresh budget counter of the client address.
 -- ARGV: presented generation, SHA-256 of the presented token, SHA-256 of its successor,
---       now (ms), grace window (ms), idle lifetime (s), user agent, client ip.
+--       now (ms), grace window (ms), idle lifetime (s), user agent, client ip,
+--       refresh budget, budget window (s).
 -- Replies:
+--   {'limited', retry_after}   the client address used up its refresh budget
 --   {'rotated', uid, abs_exp}  the presented token was current; its successor is now current
 --   {'grace', uid, abs_exp}    the presented token was rotated within the grace window and its
 --                              successor is still current: hand out that successor again
 --   {'reused', uid}            a rotated token came back after the grace window: session deleted
 --   {'check', gen, rt}         an older generation: the caller proves ancestry, then revokes
 --   {'invalid'}                no such session, or the token matches nothing
+local used = redis.call('INCR', KEYS[2])
+if used == 1 then redis.call('EXPIRE', KEYS[2], ARGV[10]) end
+if used > tonumber(ARGV[9]) then
+  return {'limited', tostring(math.max(redis.call('TTL', KEYS[2]), 1))}
+end
 local s = redis.call('HMGET', KEYS[1], 'uid', 'gen', 'rt', 'rotated_at_ms', 'abs_exp')
 local uid, gen, rt, rotated_at, abs_exp = s[1], tonumber(s[2]), s[3], tonumber(s[4]), tonumber(s[5])
 if not uid or not gen then return {'invalid'} end

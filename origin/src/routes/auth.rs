@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use edgeauth_core::redis_layout as layout;
 use edgeauth_core::validate::{self, check_password_length, normalize_email};
 use edgeauth_core::ErrorCode;
 use serde::de::DeserializeOwned;
@@ -30,10 +31,22 @@ pub struct RegisterRequest {
 
 pub async fn register(
     State(app): State<AppState>,
+    ctx: EdgeContext,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> AppResult<Response> {
     let valid = validate::validate_registration(&req.username, &req.email, &req.password)
         .map_err(AppError::fields)?;
+    // Spent before hashing, so a flood costs one Redis call each, not an argon2id run.
+    let retry_after = app
+        .store
+        .spend("register", &ctx.client_ip, app.settings.register_budget)
+        .await?;
+    if retry_after > 0 {
+        return Err(AppError::limited(
+            retry_after,
+            "Too many registrations from this address; try again later.",
+        ));
+    }
     let password_hash = app.passwords.hash(valid.password).await?;
     let id = random_id()?;
     let created_at = now_secs();
@@ -93,11 +106,34 @@ pub async fn login(
     let Some(email) = email.filter(|_| fields.is_empty()) else {
         return Err(AppError::fields(fields));
     };
-    let record = app.store.user_by_email(&email).await?;
+    let limits = &app.settings.login_limits;
+    let now = now_secs();
+    let gate = app
+        .store
+        .login_gate(&email, &ctx.client_ip, limits, now)
+        .await?;
+    if gate.retry_after > 0 {
+        tracing::warn!(audit = "login_blocked", client_ip = %ctx.client_ip, retry_after = gate.retry_after);
+        return Err(AppError::limited(
+            gate.retry_after,
+            "Too many failed sign-in attempts; try again later.",
+        ));
+    }
+    let record = match gate.user_id {
+        Some(id) => app.store.user_record(&id).await?,
+        None => None,
+    };
     let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
     let valid = app.passwords.verify(req.password, stored_hash).await?;
     let Some(record) = record.filter(|_| valid) else {
+        let locked_for = app
+            .store
+            .login_failed(&email, &ctx.client_ip, limits, now)
+            .await?;
         tracing::info!(audit = "login_failed", client_ip = %ctx.client_ip);
+        if locked_for > 0 {
+            tracing::warn!(audit = "lockout", client_ip = %ctx.client_ip, locked_for);
+        }
         return Err(AppError::api(
             ErrorCode::InvalidCredentials,
             "The email or password is not correct.",
@@ -107,7 +143,8 @@ pub async fn login(
         ip: ctx.client_ip,
         user_agent: user_agent(&headers),
     };
-    let body = sessions::start(&app, record.user, &client).await?;
+    let lock_key = layout::login_pair_lock(&layout::account_tag(&email), &client.ip);
+    let body = sessions::start(&app, record.user, &client, &lock_key).await?;
     Ok(sessions::token_response(&app, StatusCode::OK, body))
 }
 

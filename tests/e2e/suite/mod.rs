@@ -2,6 +2,7 @@
 
 mod attacks;
 mod flows;
+mod limits;
 mod sessions;
 
 use std::future::Future;
@@ -45,6 +46,7 @@ pub fn all() -> Vec<Test> {
     all.extend(flows::tests());
     all.extend(attacks::tests());
     all.extend(sessions::tests());
+    all.extend(limits::tests());
     all
 }
 
