@@ -1,0 +1,70 @@
+# edgeauth developer entry points. `make dev` and `make test` install or check
+# their prerequisites first (scripts/setup.sh).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+# What the end-to-end harness in tests/ needs to start the real stack.
+# NODE_BIN_DIR is read at run time: scripts/setup.sh writes it.
+E2E_ENV = EDGEAUTH_NODE_BIN_DIR="$$(cat $(ROOT)/.dev/node-bin-dir)" \
+	EDGEAUTH_WRANGLER=$(ROOT)/node_modules/.bin/wrangler \
+	EDGEAUTH_BIN_DIR=$(ROOT)/target/debug \
+	EDGEAUTH_REDIS_SERVER="$$(command -v redis-server)" \
+	CLOUDFLARE_CF_FETCH_ENABLED=false \
+	WRANGLER_SEND_METRICS=false
+
+step = @printf '\n==> %s\n' $(1)
+
+.PHONY: help dev test setup worker build fmt lint clean-dev
+
+help:
+	@echo "make dev        run the whole stack locally (redis, bridge, origin, wrangler dev)"
+	@echo "make test       check prerequisites, then fmt, clippy, builds and every test"
+	@echo "make worker     build the edge worker into worker/build (prints Wasm size)"
+	@echo "make fmt        format all Rust code"
+	@echo "make lint       clippy (native and wasm32), warnings are errors"
+	@echo "make setup      install or check prerequisites only"
+	@echo "make clean-dev  DESTRUCTIVE: delete local dev data (.dev: redis data, logs; .wrangler)"
+
+dev:
+	@scripts/dev.sh
+
+setup:
+	@scripts/setup.sh
+
+test: setup
+	$(call step,"cargo fmt --all --check")
+	@cargo fmt --all --check
+	$(call step,"clippy")
+	@$(MAKE) --no-print-directory lint
+	$(call step,"build the worker")
+	@scripts/build-worker.sh
+	$(call step,"cargo build --bins")
+	@cargo build --bins
+	$(call step,"cargo test --workspace")
+	@$(E2E_ENV) cargo test --workspace
+	$(call step,"tests/sdk-compat (Upstash SDK against the bridge)")
+	@BRIDGE_BIN=$(ROOT)/target/debug/edgeauth-bridge bash tests/sdk-compat/run.sh
+	@printf '\n==> all checks passed\n'
+
+worker:
+	@scripts/build-worker.sh
+
+build:
+	@cargo build --bins
+
+fmt:
+	@cargo fmt --all
+
+# The worker and the crates it uses are also linted for wasm32, where their
+# cfg(target_arch = "wasm32") code actually compiles.
+lint:
+	@cargo clippy --workspace --all-targets -- -D warnings
+	@cargo clippy --target wasm32-unknown-unknown -p edgeauth-worker -p edgeauth-upstash -p edgeauth-core -- -D warnings
+
+clean-dev:
+	rm -rf $(ROOT)/.dev $(ROOT)/.wrangler

