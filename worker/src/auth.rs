@@ -1,0 +1,138 @@
+//! Authenticating a request: the Bearer token's signature and claims (no I/O), then the session
+//! owner that Redis reported.
+
+use edgeauth_core::keys::VerificationKeys;
+use edgeauth_core::token::{verify_access_token, TokenPolicy, VerifiedAccessToken};
+
+use crate::bearer::bearer_token;
+use crate::error::EdgeError;
+
+/// The verified caller, as forwarded to the origin in identity headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub user_id: String,
+    pub session_id: String,
+}
+
+/// Checks the `Authorization` header's token. Needs no network: a failure here must be
+/// answered without touching Redis or the origin.
+pub fn verify_bearer(
+    keys: &VerificationKeys,
+    policy: &TokenPolicy,
+    authorization: Option<&str>,
+    now_secs: u64,
+) -> Result<VerifiedAccessToken, EdgeError> {
+    let token = bearer_token(authorization).map_err(|e| EdgeError::invalid_token(e.describe()))?;
+    verify_access_token(keys, policy, token, now_secs)
+        .map_err(|rejection| EdgeError::invalid_token(rejection.to_string()))
+}
+
+/// Accepts the token only if its session still exists and belongs to the token's user.
+/// `owner` is the session hash's user field (`None` when the session is gone).
+pub fn confirm_session(
+    token: VerifiedAccessToken,
+    owner: Option<&str>,
+) -> Result<Identity, EdgeError> {
+    match owner {
+        Some(owner) if owner == token.user_id => Ok(Identity {
+            user_id: token.user_id,
+            session_id: token.session_id,
+        }),
+        Some(_) => Err(EdgeError::invalid_token(format!(
+            "session {} belongs to another user",
+            token.session_id
+        ))),
+        None => Err(EdgeError::invalid_token(format!(
+            "session {} is revoked or expired",
+            token.session_id
+        ))),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use edgeauth_core::keys::{SigningKey, SigningKeyRing};
+    use edgeauth_core::token::{issue_access_token, AccessGrant};
+    use edgeauth_core::ErrorCode;
+    use jwt_simple::prelude::Ed25519KeyPair;
+
+    pub const NOW: u64 = 1_800_000_000;
+
+    pub fn ring() -> SigningKeyRing {
+        SigningKeyRing::new(vec![SigningKey::ed25519("k1", Ed25519KeyPair::generate())]).unwrap()
+    }
+
+    pub fn policy() -> TokenPolicy {
+        TokenPolicy::new("http://127.0.0.1:8787", "edgeauth")
+    }
+
+    pub fn token(ring: &SigningKeyRing) -> String {
+        let grant = AccessGrant {
+            user_id: "u1",
+            session_id: "s1",
+            token_id: "j1",
+            now: NOW,
+            session_expires_at: u64::MAX,
+        };
+        issue_access_token(ring.active(), &policy(), &grant)
+            .unwrap()
+            .token
+    }
+
+    fn code(result: Result<VerifiedAccessToken, EdgeError>) -> ErrorCode {
+        result.err().unwrap().code()
+    }
+
+    #[test]
+    fn valid_bearer_tokens_verify() {
+        let ring = ring();
+        let keys = ring.verification_keys().unwrap();
+        let header = format!("bearer {}", token(&ring));
+        let ok = verify_bearer(&keys, &policy(), Some(&header), NOW + 1).unwrap();
+        assert_eq!((ok.user_id.as_str(), ok.session_id.as_str()), ("u1", "s1"));
+    }
+
+    #[test]
+    fn bad_headers_and_tokens_are_invalid_token() {
+        let ring = ring();
+        let keys = ring.verification_keys().unwrap();
+        let p = policy();
+        let t = token(&ring);
+        let other_keys = super::tests::ring().verification_keys().unwrap();
+        let cases: Vec<(Option<String>, &VerificationKeys, u64)> = vec![
+            (None, &keys, NOW),
+            (Some("Basic dTpw".into()), &keys, NOW),
+            (Some("Bearer".into()), &keys, NOW),
+            (Some("Bearer garbage".into()), &keys, NOW),
+            (Some(format!("Bearer {t}")), &other_keys, NOW),
+            (Some(format!("Bearer {t}")), &keys, NOW + 3600),
+        ];
+        for (header, keys, now) in cases {
+            assert_eq!(
+                code(verify_bearer(keys, &p, header.as_deref(), now)),
+                ErrorCode::InvalidToken,
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn session_must_exist_and_match_the_user() {
+        let ring = ring();
+        let keys = ring.verification_keys().unwrap();
+        let header = format!("Bearer {}", token(&ring));
+        let verified = || verify_bearer(&keys, &policy(), Some(&header), NOW).unwrap();
+        assert_eq!(
+            confirm_session(verified(), Some("u1")).unwrap(),
+            Identity {
+                user_id: "u1".into(),
+                session_id: "s1".into()
+            }
+        );
+        for owner in [None, Some("u2"), Some("")] {
+            let err = confirm_session(verified(), owner).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidToken, "{owner:?}");
+        }
+    }
+}

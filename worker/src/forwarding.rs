@@ -1,0 +1,230 @@
+//! What crosses the edge: which client headers reach the origin, which origin headers reach the
+//! client, and the request facts (path, client address) the edge signs.
+
+use edgeauth_core::edge_signature::{sign, EdgeSecret, SignedRequest};
+use edgeauth_core::headers::{self, is_reserved};
+
+/// Client request headers passed to the origin. Everything else is dropped: in particular every
+/// `x-edgeauth-*` header (only the edge sets those), `authorization` (the edge has already
+/// turned it into verified identity headers) and all hop-by-hop headers.
+const FORWARDED_REQUEST_HEADERS: &[&str] = &[
+    "accept",
+    "accept-language",
+    "content-type",
+    "cookie",
+    "origin",
+    "sec-fetch-site",
+    "user-agent",
+];
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) plus ones the runtime manages itself.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Origin response headers passed back to the client (`set-cookie` possibly several times).
+/// Security and CORS headers are the edge's own, so the origin's versions never leak through.
+pub const RETURNED_RESPONSE_HEADERS: &[&str] = &["content-type", "retry-after", "www-authenticate"];
+
+/// The one response header that may repeat and must not be joined.
+pub const SET_COOKIE: &str = "set-cookie";
+
+/// Whether a client request header goes to the origin.
+pub fn forward_request_header(name: &str) -> bool {
+    !is_reserved(name)
+        && !HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+        && FORWARDED_REQUEST_HEADERS
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// The client address from `CF-Connecting-IP` (set by Cloudflare, and by wrangler dev locally),
+/// or `"unknown"` when absent or not shaped like an IPv4/IPv6 address.
+pub fn client_ip(cf_connecting_ip: Option<&str>) -> String {
+    match cf_connecting_ip.map(str::trim) {
+        Some(ip)
+            if (2..=45).contains(&ip.len())
+                && ip.contains(['.', ':'])
+                && ip
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':') =>
+        {
+            ip.to_owned()
+        }
+        _ => "unknown".to_owned(),
+    }
+}
+
+/// The path and query of an absolute URL as the runtime serialises it
+/// (`https://host/a/b?q=1` → `/a/b?q=1`); fragments are never sent, so they are dropped.
+pub fn path_and_query(url: &str) -> String {
+    let without_fragment = url.split_once('#').map_or(url, |(before, _)| before);
+    let after_scheme = without_fragment
+        .split_once("://")
+        .map_or(without_fragment, |(_, rest)| rest);
+    match after_scheme.find(['/', '?']) {
+        Some(i) if after_scheme[i..].starts_with('/') => after_scheme[i..].to_owned(),
+        // `https://host?q` has an empty path, which HTTP spells `/`.
+        Some(i) => format!("/{}", &after_scheme[i..]),
+        None => "/".to_owned(),
+    }
+}
+
+/// The path part of a path-and-query.
+pub fn path_of(path_and_query: &str) -> &str {
+    path_and_query
+        .split_once('?')
+        .map_or(path_and_query, |(path, _)| path)
+}
+
+/// Whether a request with this method carries a body to forward.
+pub fn method_has_body(method: &str) -> bool {
+    !matches!(method, "GET" | "HEAD" | "OPTIONS")
+}
+
+/// The headers the edge adds for the origin: request id, client address, identity (if any),
+/// timestamp, nonce and the signature over exactly those values and the body.
+pub fn edge_headers(
+    secret: &EdgeSecret,
+    request: &SignedRequest<'_>,
+) -> Vec<(&'static str, String)> {
+    let mut out = vec![
+        (headers::REQUEST_ID, request.request_id.to_owned()),
+        (headers::CLIENT_IP, request.client_ip.to_owned()),
+        (headers::TIMESTAMP, request.timestamp.to_string()),
+        (headers::NONCE, request.nonce.to_owned()),
+    ];
+    if let Some(user) = request.user_id {
+        out.push((headers::USER_ID, user.to_owned()));
+    }
+    if let Some(session) = request.session_id {
+        out.push((headers::SESSION_ID, session.to_owned()));
+    }
+    out.push((headers::SIGNATURE, sign(secret, request)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgeauth_core::edge_signature::verify;
+
+    #[test]
+    fn edge_headers_carry_a_verifiable_signature() {
+        let secret = EdgeSecret::from_bytes(vec![3; 32]).unwrap();
+        let request = SignedRequest {
+            method: "DELETE",
+            path_and_query: "/api/sessions/s2?x=1",
+            timestamp: 1_800_000_000,
+            nonce: "00ff",
+            user_id: Some("u1"),
+            session_id: Some("s1"),
+            request_id: "r1",
+            client_ip: "127.0.0.1",
+            body: b"",
+        };
+        let out = edge_headers(&secret, &request);
+        let get = |name: &str| {
+            out.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get(headers::USER_ID), Some("u1"));
+        assert_eq!(get(headers::SESSION_ID), Some("s1"));
+        assert_eq!(get(headers::TIMESTAMP), Some("1800000000"));
+        assert!(out.iter().all(|(n, _)| is_reserved(n)));
+        let signature = get(headers::SIGNATURE).unwrap();
+        assert_eq!(
+            verify(
+                std::slice::from_ref(&secret),
+                &request,
+                signature,
+                1_800_000_001,
+                30
+            ),
+            Ok(())
+        );
+
+        let anonymous = SignedRequest {
+            user_id: None,
+            session_id: None,
+            ..request
+        };
+        let out = edge_headers(&secret, &anonymous);
+        assert!(!out
+            .iter()
+            .any(|(n, _)| *n == headers::USER_ID || *n == headers::SESSION_ID));
+    }
+
+    #[test]
+    fn only_allow_listed_headers_are_forwarded() {
+        for name in ["Content-Type", "cookie", "User-Agent", "accept", "Origin"] {
+            assert!(forward_request_header(name), "{name}");
+        }
+        for name in [
+            "x-edgeauth-user",
+            "X-EdgeAuth-Signature",
+            "x-edgeauth-anything",
+            "authorization",
+            "connection",
+            "transfer-encoding",
+            "host",
+            "content-length",
+            "x-forwarded-for",
+            "cf-connecting-ip",
+            "x-request-id",
+        ] {
+            assert!(!forward_request_header(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn client_ip_is_sanitised() {
+        assert_eq!(client_ip(Some("203.0.113.7")), "203.0.113.7");
+        assert_eq!(client_ip(Some("2001:db8::1")), "2001:db8::1");
+        assert_eq!(client_ip(Some(" ::1 ")), "::1");
+        for bad in [
+            None,
+            Some(""),
+            Some("unknown"),
+            Some("1.2.3.4\nx: y"),
+            Some("a b"),
+        ] {
+            assert_eq!(client_ip(bad), "unknown", "{bad:?}");
+        }
+        assert_eq!(client_ip(Some(&"1".repeat(46))), "unknown");
+    }
+
+    #[test]
+    fn path_and_query_is_taken_from_the_url() {
+        assert_eq!(
+            path_and_query("https://h.example/api/x?a=1&b=2"),
+            "/api/x?a=1&b=2"
+        );
+        assert_eq!(path_and_query("http://127.0.0.1:8787/healthz"), "/healthz");
+        assert_eq!(path_and_query("http://h/"), "/");
+        assert_eq!(path_and_query("http://h"), "/");
+        assert_eq!(path_and_query("http://h?x=1"), "/?x=1");
+        assert_eq!(path_and_query("http://h/a#frag?not"), "/a");
+        assert_eq!(path_and_query("http://h/a?q=/b"), "/a?q=/b");
+        assert_eq!(path_of("/api/x?a=1"), "/api/x");
+        assert_eq!(path_of("/api/x"), "/api/x");
+    }
+
+    #[test]
+    fn bodies_only_for_methods_that_have_them() {
+        assert!(method_has_body("POST"));
+        assert!(method_has_body("DELETE"));
+        assert!(!method_has_body("GET"));
+    }
+}

@@ -1,0 +1,133 @@
+//! The request pipeline: route, authenticate, read the body, forward; plus `/healthz` and preflights.
+
+use futures_util::future::join;
+use web_sys::Request;
+
+use super::http::{read_body, Body, Reply};
+use super::origin::{self, OriginRequest};
+use super::redis;
+use super::state::Edge;
+use super::timing::now_secs;
+use crate::auth::{confirm_session, verify_bearer, Identity};
+use crate::error::EdgeError;
+use crate::forwarding::{client_ip, forward_request_header, path_and_query, path_of};
+use crate::health::health_response;
+use crate::routes::{allow_header, classify, Access, Handling, RouteError};
+
+/// How long `/healthz` waits for the origin at most, whatever `ORIGIN_TIMEOUT_MS` says.
+const HEALTH_ORIGIN_TIMEOUT_MS: u32 = 2000;
+
+pub async fn handle(edge: &Edge, req: &Request, request_id: &str) -> Result<Reply, EdgeError> {
+    let method = req.method();
+    let url = req.url();
+    let path_and_query = path_and_query(&url);
+    let path = path_of(&path_and_query);
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+
+    if method == "OPTIONS" && header("access-control-request-method").is_some() {
+        return preflight(edge, path, header("origin"));
+    }
+    let handling = classify(&method, path).map_err(|e| match e {
+        RouteError::NotFound => EdgeError::NotFound,
+        RouteError::MethodNotAllowed { allow } => EdgeError::MethodNotAllowed { allow },
+    })?;
+    let access = match handling {
+        Handling::Health => return Ok(health(edge, request_id).await),
+        Handling::Forward(access) => access,
+    };
+
+    let authorization = header("authorization");
+    let needs_identity = match access {
+        Access::Anonymous => false,
+        Access::Bearer => true,
+        Access::BearerIfPresent => authorization.is_some(),
+    };
+    let identity = if needs_identity {
+        Some(authenticate(edge, authorization.as_deref()).await?)
+    } else {
+        None
+    };
+    let body = read_body(req, edge.config.max_body_bytes).await?;
+
+    let client_headers = js_sys::try_iter(&req.headers())
+        .ok()
+        .flatten()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let pair: js_sys::Array = entry.ok()?.into();
+            let name = pair.get(0).as_string()?;
+            let value = pair.get(1).as_string()?;
+            forward_request_header(&name).then_some((name, value))
+        })
+        .collect();
+    let client_ip = client_ip(header("cf-connecting-ip").as_deref());
+    let request = OriginRequest {
+        method: &method,
+        path_and_query: &path_and_query,
+        identity: identity.as_ref(),
+        request_id,
+        client_ip: &client_ip,
+        body: &body,
+        client_headers,
+    };
+    let response = origin::send(edge, &request, edge.config.origin_timeout_ms).await?;
+    Ok(origin::into_reply(response))
+}
+
+/// Token first (no I/O; a rejection costs nothing downstream), then the one Redis round trip.
+async fn authenticate(edge: &Edge, authorization: Option<&str>) -> Result<Identity, EdgeError> {
+    let config = &edge.config;
+    let token = verify_bearer(&config.keys, &config.policy, authorization, now_secs())?;
+    let owner =
+        redis::session_owner(&edge.redis, &token.session_id, config.redis_timeout_ms).await?;
+    confirm_session(token, owner.as_deref())
+}
+
+/// Redis `PING` and a signed `GET /healthz` to the origin, concurrently and time-bounded.
+async fn health(edge: &Edge, request_id: &str) -> Reply {
+    let config = &edge.config;
+    let probe_origin = async {
+        let request = OriginRequest {
+            method: "GET",
+            path_and_query: "/healthz",
+            identity: None,
+            request_id,
+            client_ip: "unknown",
+            body: &[],
+            client_headers: Vec::new(),
+        };
+        let timeout = config.origin_timeout_ms.min(HEALTH_ORIGIN_TIMEOUT_MS);
+        match origin::send(edge, &request, timeout).await {
+            Ok(response) if response.ok() => Ok(()),
+            Ok(response) => Err(format!("origin /healthz answered {}", response.status())),
+            Err(e) => Err(e.to_string()),
+        }
+    };
+    let (redis, origin) = join(
+        redis::ping(&edge.redis, config.redis_timeout_ms),
+        probe_origin,
+    )
+    .await;
+    for problem in [&redis, &origin]
+        .into_iter()
+        .filter_map(|r| r.as_ref().err())
+    {
+        worker::console_error!("[{request_id}] healthz: {problem}");
+    }
+    let (status, body) = health_response(redis.is_ok(), origin.is_ok());
+    Reply::json(status, body)
+}
+
+/// CORS preflight, answered here so it never reaches the origin.
+fn preflight(edge: &Edge, path: &str, origin: Option<String>) -> Result<Reply, EdgeError> {
+    let allow = allow_header(path).ok_or(EdgeError::NotFound)?;
+    let headers = origin
+        .and_then(|origin| edge.config.cors.preflight_headers(&origin, allow))
+        .ok_or(EdgeError::CorsForbidden)?;
+    Ok(Reply {
+        status: 204,
+        headers,
+        body: Body::Empty,
+    })
+}
