@@ -27,6 +27,7 @@ tests![
     exclusive: redis_down_fails_closed_then_recovers,
     redis_stalled_fails_closed_within_the_bound,
     redis_restart_keeps_users_sessions_and_revocations,
+    origin_warns_when_redis_may_evict,
 ];
 
 async fn profile_status(api: &Api, access: &str) -> Result<u16, edgeauth_e2e::stack::BoxError> {
@@ -579,4 +580,76 @@ async fn redis_restart_keeps_users_sessions_and_revocations(stack: &'static Stac
         "the user can still log in"
     );
     Ok(())
+}
+
+/// An auth store must never silently evict sessions: the origin says so at start-up when the
+/// Redis it reaches is configured to evict.
+async fn origin_warns_when_redis_may_evict(stack: &'static Stack) -> Outcome {
+    stack
+        .redis(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"])
+        .await?;
+    let outcome = async {
+        let warned = start_origin_and_read_log(stack).await?;
+        check!(
+            warned.contains("maxmemory-policy") && warned.contains("allkeys-lru"),
+            "no eviction warning in: {warned}"
+        );
+        Ok::<_, edgeauth_e2e::stack::BoxError>(())
+    }
+    .await;
+    stack
+        .redis(&["CONFIG", "SET", "maxmemory-policy", "noeviction"])
+        .await?;
+    outcome?;
+    let quiet = start_origin_and_read_log(stack).await?;
+    check!(
+        !quiet.contains("maxmemory-policy is not noeviction"),
+        "warned with noeviction: {quiet}"
+    );
+    Ok(())
+}
+
+/// Starts a second origin against the stack's Redis, waits until it listens, stops it and
+/// returns what it logged.
+async fn start_origin_and_read_log(stack: &Stack) -> Result<String, edgeauth_e2e::stack::BoxError> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dir = tempfile::tempdir()?;
+    let bin = std::env::var_os("EDGEAUTH_BIN_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug")
+        });
+    let mut child = tokio::process::Command::new(bin.join("edgeauth-origin"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("EDGEAUTH_LISTEN", format!("127.0.0.1:{port}"))
+        .env("UPSTASH_REDIS_REST_URL", &stack.bridge)
+        .env("UPSTASH_REDIS_REST_TOKEN", &stack.bridge_token)
+        .env(
+            "EDGEAUTH_SIGNING_KEYS",
+            stack.signing_keys.to_private_json(),
+        )
+        .env("EDGEAUTH_EDGE_SECRET", &stack.edge_secret)
+        .env("EDGEAUTH_REFRESH_SECRET", &stack.edge_secret)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        check!(Instant::now() < deadline, "the second origin did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.start_kill()?;
+    let output = child.wait_with_output().await?;
+    Ok(format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    ))
 }
