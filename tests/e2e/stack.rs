@@ -17,6 +17,9 @@ use jwt_simple::prelude::Ed25519KeyPair;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The one browser origin the test edge allows cross-origin (CORS).
+pub const ALLOWED_ORIGIN: &str = "https://app.example";
+
 /// Knobs the tests need different from production defaults.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
@@ -301,6 +304,7 @@ impl Stack {
         writeln!(vars, "EDGEAUTH_EDGE_SECRET={}", self.edge_secret)?;
         writeln!(vars, "EDGEAUTH_JWKS='{}'", self.signing_keys.public_jwks())?;
         writeln!(vars, "REDIS_TIMEOUT_MS={}", self.options.redis_timeout_ms)?;
+        writeln!(vars, "EDGEAUTH_ALLOWED_ORIGINS={}", ALLOWED_ORIGIN)?;
         drop(vars);
 
         let mut wrangler = Command::new(&self.tools.wrangler);

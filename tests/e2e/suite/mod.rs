@@ -1,6 +1,7 @@
 //! Every end-to-end test, grouped by capability.
 
 mod attacks;
+mod cors;
 mod flows;
 mod limits;
 mod sessions;
@@ -45,6 +46,7 @@ pub fn all() -> Vec<Test> {
     let mut all = Vec::new();
     all.extend(flows::tests());
     all.extend(attacks::tests());
+    all.extend(cors::tests());
     all.extend(sessions::tests());
     all.extend(limits::tests());
     all
