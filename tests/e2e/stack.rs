@@ -158,6 +158,7 @@ pub struct Stack {
     pub signing_keys: SigningKeyRing,
     /// The edge⇄origin secret, base64url (the tests sign direct origin calls with it).
     pub edge_secret: String,
+    refresh_secret: String,
     pub issuer: String,
     pub audience: String,
     pub options: StackOptions,
@@ -198,6 +199,7 @@ impl Stack {
             bridge_token,
             signing_keys,
             edge_secret,
+            refresh_secret,
             issuer,
             audience,
             options,
@@ -227,36 +229,7 @@ impl Stack {
             |s| s == 200,
         )?;
 
-        let mut origin = Command::new(stack.tools.bin_dir.join("edgeauth-origin"));
-        origin
-            .arg("serve")
-            // Never pick up a developer's .env from the repository.
-            .current_dir(stack.redis_dir.path())
-            .env("EDGEAUTH_LISTEN", format!("127.0.0.1:{origin_port}"))
-            .env("UPSTASH_REDIS_REST_URL", &stack.bridge)
-            .env("UPSTASH_REDIS_REST_TOKEN", &stack.bridge_token)
-            .env(
-                "EDGEAUTH_SIGNING_KEYS",
-                stack.signing_keys.to_private_json(),
-            )
-            .env("EDGEAUTH_EDGE_SECRET", &stack.edge_secret)
-            .env("EDGEAUTH_REFRESH_SECRET", &refresh_secret)
-            .env("EDGEAUTH_ISSUER", &stack.issuer)
-            .env("EDGEAUTH_AUDIENCE", &stack.audience)
-            .env(
-                "EDGEAUTH_REFRESH_GRACE_MS",
-                stack.options.refresh_grace_ms.to_string(),
-            )
-            .env(
-                "EDGEAUTH_ACCESS_TTL_SECS",
-                stack.options.access_ttl_secs.to_string(),
-            )
-            .env("EDGEAUTH_REDIS_TIMEOUT_MS", "2000")
-            .env(
-                "EDGEAUTH_REFRESH_PER_IP",
-                stack.options.refresh_per_ip.to_string(),
-            )
-            .env("RUST_LOG", "info");
+        let origin = stack.origin_command(origin_port);
         stack.launch("origin", origin)?;
         wait_port(origin_port, Duration::from_secs(30))?;
 
@@ -330,6 +303,39 @@ impl Stack {
         )
         .map_err(|e| format!("{e}; see {}", self.log_dir.join("wrangler.log").display()))?;
         Ok(())
+    }
+
+    /// The command that runs an origin of this stack on `port` (same Redis, keys and
+    /// secrets), from a directory without a `.env`.
+    pub fn origin_command(&self, port: u16) -> Command {
+        let mut origin = Command::new(self.tools.bin_dir.join("edgeauth-origin"));
+        origin
+            .arg("serve")
+            // Never pick up a developer's .env from the repository.
+            .current_dir(self.redis_dir.path())
+            .env("EDGEAUTH_LISTEN", format!("127.0.0.1:{port}"))
+            .env("UPSTASH_REDIS_REST_URL", &self.bridge)
+            .env("UPSTASH_REDIS_REST_TOKEN", &self.bridge_token)
+            .env("EDGEAUTH_SIGNING_KEYS", self.signing_keys.to_private_json())
+            .env("EDGEAUTH_EDGE_SECRET", &self.edge_secret)
+            .env("EDGEAUTH_REFRESH_SECRET", &self.refresh_secret)
+            .env("EDGEAUTH_ISSUER", &self.issuer)
+            .env("EDGEAUTH_AUDIENCE", &self.audience)
+            .env(
+                "EDGEAUTH_REFRESH_GRACE_MS",
+                self.options.refresh_grace_ms.to_string(),
+            )
+            .env(
+                "EDGEAUTH_ACCESS_TTL_SECS",
+                self.options.access_ttl_secs.to_string(),
+            )
+            .env("EDGEAUTH_REDIS_TIMEOUT_MS", "2000")
+            .env(
+                "EDGEAUTH_REFRESH_PER_IP",
+                self.options.refresh_per_ip.to_string(),
+            )
+            .env("RUST_LOG", "info");
+        origin
     }
 
     fn launch(&self, name: &'static str, mut command: Command) -> Result<(), BoxError> {

@@ -615,24 +615,7 @@ async fn start_origin_and_read_log(stack: &Stack) -> Result<String, edgeauth_e2e
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let dir = tempfile::tempdir()?;
-    let bin = std::env::var_os("EDGEAUTH_BIN_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug")
-        });
-    let mut child = tokio::process::Command::new(bin.join("edgeauth-origin"))
-        .arg("serve")
-        .current_dir(dir.path())
-        .env("EDGEAUTH_LISTEN", format!("127.0.0.1:{port}"))
-        .env("UPSTASH_REDIS_REST_URL", &stack.bridge)
-        .env("UPSTASH_REDIS_REST_TOKEN", &stack.bridge_token)
-        .env(
-            "EDGEAUTH_SIGNING_KEYS",
-            stack.signing_keys.to_private_json(),
-        )
-        .env("EDGEAUTH_EDGE_SECRET", &stack.edge_secret)
-        .env("EDGEAUTH_REFRESH_SECRET", &stack.edge_secret)
+    let mut child = tokio::process::Command::from(stack.origin_command(port))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
