@@ -14,16 +14,18 @@ E2E_ENV = EDGEAUTH_NODE_BIN_DIR="$$(cat $(ROOT)/.dev/node-bin-dir)" \
 	EDGEAUTH_WRANGLER=$(ROOT)/node_modules/.bin/wrangler \
 	EDGEAUTH_BIN_DIR=$(ROOT)/target/debug \
 	EDGEAUTH_REDIS_SERVER="$$(command -v redis-server)" \
+	EDGEAUTH_SCHEMATHESIS=$(ROOT)/.dev/venv/bin/schemathesis \
 	CLOUDFLARE_CF_FETCH_ENABLED=false \
 	WRANGLER_SEND_METRICS=false
 
 step = @printf '\n==> %s\n' $(1)
 
-.PHONY: help dev test setup worker build fmt lint clean-dev
+.PHONY: help dev test bench setup worker build fmt lint clean-dev
 
 help:
 	@echo "make dev        run the whole stack locally (redis, bridge, origin, wrangler dev)"
 	@echo "make test       check prerequisites, then fmt, clippy, builds and every test"
+	@echo "make bench      benchmark the real stack (release builds, workerd serve; ~4 min)"
 	@echo "make worker     build the edge worker into worker/build (prints Wasm size)"
 	@echo "make fmt        format all Rust code"
 	@echo "make lint       clippy (native and wasm32), warnings are errors"
@@ -50,6 +52,16 @@ test: setup
 	$(call step,"tests/sdk-compat (Upstash SDK against the bridge)")
 	@BRIDGE_BIN=$(ROOT)/target/debug/edgeauth-bridge bash tests/sdk-compat/run.sh
 	@printf '\n==> all checks passed\n'
+
+# Not part of `make test`: figures from a shared machine are noisy. Builds release binaries
+# and the worker, then the benchmark itself builds nothing (bench/src/main.rs).
+bench: setup
+	$(call step,"build the worker")
+	@scripts/build-worker.sh
+	$(call step,"cargo build --release (origin, bridge, benchmark)")
+	@cargo build --release -p edgeauth-origin -p edgeauth-bridge -p edgeauth-bench
+	$(call step,"benchmark")
+	@$(E2E_ENV) EDGEAUTH_BIN_DIR=$(ROOT)/target/release $(ROOT)/target/release/edgeauth-bench
 
 worker:
 	@scripts/build-worker.sh

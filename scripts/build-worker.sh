@@ -59,6 +59,19 @@ echo "==> worker-build --release ($WORKER_DIR)"
 shopt -s nullglob
 wasm_files=("$WORKER_DIR"/build/*.wasm)
 ((${#wasm_files[@]} > 0)) || die "worker-build finished but produced no .wasm in $WORKER_DIR/build"
+# worker-build keeps the names section (readable stack traces) and the producers section:
+# ~105 KB raw / ~30 KB gzip that every isolate downloads and parses. Strip both (panics then
+# show function indices instead of names). The feature flags are the ones worker-build enables.
+# EDGEAUTH_KEEP_WASM_NAMES=1 keeps them for debugging.
+if [[ ${EDGEAUTH_KEEP_WASM_NAMES:-} != 1 ]]; then
+  for wasm in "${wasm_files[@]}"; do
+    "$WASM_OPT_BIN" "$wasm" -o "$wasm" --strip-debug --strip-producers \
+      --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
+      --enable-bulk-memory --enable-multivalue --enable-reference-types \
+      --enable-exception-handling ||
+      die "wasm-opt --strip-debug failed on $wasm"
+  done
+fi
 for wasm in "${wasm_files[@]}"; do
   raw=$(stat -c %s "$wasm")
   gz=$(gzip -9 -c "$wasm" | wc -c)

@@ -3,7 +3,7 @@
 #
 #   redis-server :6380 (data in .dev/redis, AOF on)
 #   edgeauth-bridge :8079 (Upstash REST → redis)
-#   edgeauth-origin serve :8788
+#   edgeauth-origin serve :8788 (admin listener: metrics, healthz, readyz on :9788)
 #   wrangler dev :8787 (the edge worker in workerd)
 #
 # First run generates throwaway dev secrets into .env (origin) and .dev.vars
@@ -22,6 +22,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 REDIS_PORT=6380
 BRIDGE_PORT=8079
 ORIGIN_PORT=8788
+ADMIN_PORT=9788
 EDGE_PORT=8787
 HOST=127.0.0.1
 DEV_DIR=$ROOT/.dev
@@ -49,7 +50,7 @@ port_taken() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
 check_ports_free() {
   local port busy=0
-  for port in "$REDIS_PORT" "$BRIDGE_PORT" "$ORIGIN_PORT" "$EDGE_PORT"; do
+  for port in "$REDIS_PORT" "$BRIDGE_PORT" "$ORIGIN_PORT" "$ADMIN_PORT" "$EDGE_PORT"; do
     if port_taken "$port"; then
       printf 'dev: port %s on %s is already in use' "$port" "$HOST" >&2
       local owner=
@@ -102,6 +103,9 @@ write_dev_secrets() {
   keys=$("$BIN_DIR/edgeauth-origin" keys generate --env) || die "edgeauth-origin keys generate --env failed"
   signing_keys=$(sed -n 's/^EDGEAUTH_SIGNING_KEYS=//p' <<<"$keys")
   jwks=$(sed -n 's/^EDGEAUTH_JWKS=//p' <<<"$keys")
+  # --env prints dotenv-quoted values; they are re-quoted below.
+  signing_keys=${signing_keys#\'} signing_keys=${signing_keys%\'}
+  jwks=${jwks#\'} jwks=${jwks%\'}
   [[ -n $signing_keys && -n $jwks ]] ||
     die "unexpected output from 'edgeauth-origin keys generate --env' (want EDGEAUTH_SIGNING_KEYS= and EDGEAUTH_JWKS= lines)"
   [[ $signing_keys != *"'"* && $jwks != *"'"* ]] || die "generated keys contain a single quote; cannot quote them for dotenv"
@@ -243,7 +247,8 @@ start bridge env BRIDGE_LISTEN="$HOST:$BRIDGE_PORT" BRIDGE_REDIS_URL="redis://$H
   UPSTASH_REDIS_REST_TOKEN="$BRIDGE_TOKEN" "$BIN_DIR/edgeauth-bridge"
 wait_for bridge 20 http_ok "http://$HOST:$BRIDGE_PORT/healthz"
 
-start origin env EDGEAUTH_LISTEN="$HOST:$ORIGIN_PORT" "$BIN_DIR/edgeauth-origin" serve
+start origin env EDGEAUTH_LISTEN="$HOST:$ORIGIN_PORT" EDGEAUTH_ADMIN_LISTEN="$HOST:$ADMIN_PORT" \
+  "$BIN_DIR/edgeauth-origin" serve
 wait_for origin 20 port_taken "$ORIGIN_PORT"
 
 start edge env PATH="$NODE_BIN_DIR:$PATH" CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false \
@@ -257,10 +262,12 @@ edgeauth dev stack is up. Ctrl-C stops everything.
   service  listens on                  log
   edge     http://$HOST:$EDGE_PORT       .dev/logs/edge.log     (wrangler dev / workerd)
   origin   http://$HOST:$ORIGIN_PORT       .dev/logs/origin.log   (reached only through the edge)
+  admin    http://$HOST:$ADMIN_PORT       (origin's /metrics, /healthz, /readyz; not through the edge)
   bridge   http://$HOST:$BRIDGE_PORT       .dev/logs/bridge.log   (Upstash REST → redis)
   redis    redis://$HOST:$REDIS_PORT      .dev/logs/redis.log    (data: .dev/redis)
 
   try:     curl http://$HOST:$EDGE_PORT/healthz
+  browser: http://$HOST:$EDGE_PORT/ (the demo page: register, sign in, sessions)
   secrets: .env (origin), .dev.vars (edge); worker build log: .dev/logs/build-worker.log
 
 EOF

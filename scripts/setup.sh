@@ -63,7 +63,8 @@ have_check() {
 }
 
 # ---------------------------------------------------------------- system packages
-# check → Debian package
+# check → Debian package. Chromium runs the browser tests (tests/browser/, through
+# playwright-core, which never downloads a browser of its own).
 declare -A SYSTEM_DEPS=(
   [redis-server]=redis-server
   [redis-cli]=redis-tools
@@ -71,13 +72,17 @@ declare -A SYSTEM_DEPS=(
   [curl]=curl
   [cc]=gcc
   [make]=make
+  [chromium]=chromium
+  [chromedriver]=chromium-driver
 )
 missing=()
-for check in redis-server redis-cli wrk curl cc make; do
+for check in redis-server redis-cli wrk curl cc make chromium chromedriver; do
   have_check "$check" || missing+=("${SYSTEM_DEPS[$check]}")
 done
 ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
 ok system "redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), wrk, curl, cc, make"
+# Debian's wrapper script prints a harmless "[: ...: unexpected operator" on some machines.
+ok chromium "$(chromium --version 2>/dev/null | grep -o 'Chromium [0-9.]*' || echo 'installed')"
 
 # ---------------------------------------------------------------- Rust
 if ! command -v cargo >/dev/null || ! command -v rustc >/dev/null; then
@@ -167,14 +172,16 @@ command -v npm >/dev/null ||
     "Install Node.js with npm (any version >= 18; a Node 22 for wrangler comes from npm):" \
     "  apt-get install -y nodejs npm   or see https://nodejs.org/en/download"
 if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ||
-  ! -e node_modules/.bin/wrangler || ! -e node_modules/binaryen/bin/wasm-opt ]]; then
-  doing npm "npm ci (wrangler, binaryen, node 22)"
+  ! -e node_modules/.bin/wrangler || ! -e node_modules/binaryen/bin/wasm-opt ||
+  ! -e node_modules/playwright-core/package.json ]]; then
+  doing npm "npm ci (wrangler, binaryen, playwright-core, node 22)"
   npm ci --no-audit --no-fund --loglevel=error >"$LOG_DIR/setup-npm.log" 2>&1 || {
     tail -n 20 "$LOG_DIR/setup-npm.log" >&2
     die "npm ci failed; full log: $LOG_DIR/setup-npm.log"
   }
 fi
-ok npm "wrangler $(sed -n 's/^  "version": "\(.*\)",$/\1/p' node_modules/wrangler/package.json), binaryen $(sed -n 's/^  "version": "\(.*\)",$/\1/p' node_modules/binaryen/package.json)"
+npm_version() { sed -n 's/^  "version": "\(.*\)",$/\1/p' "node_modules/$1/package.json"; }
+ok npm "wrangler $(npm_version wrangler), binaryen $(npm_version binaryen), playwright-core $(npm_version playwright-core)"
 
 # ---------------------------------------------------------------- Node >= 22.12 for wrangler
 node_is_new_enough() {
@@ -199,3 +206,26 @@ printf '%s\n' "$node_dir" >"$ROOT/.dev/node-bin-dir"
 wrangler_version=$(PATH="$node_dir:$PATH" WRANGLER_SEND_METRICS=false node_modules/.bin/wrangler --version 2>&1 | tail -n1) ||
   die "wrangler does not run with $node_bin: $wrangler_version" "Try: rm -rf node_modules && scripts/setup.sh"
 ok node "$("$node_bin" --version) at ${node_dir#"$ROOT"/} (wrangler $wrangler_version)"
+
+# ---------------------------------------------------------------- schemathesis (PyPI), for the API conformance test
+# The end-to-end suite runs it against /openapi.json of the live stack
+# (tests/e2e/suite/operations.rs); it lives in a virtualenv under .dev/.
+SCHEMATHESIS_VERSION=4.32.5
+VENV=$ROOT/.dev/venv
+schemathesis_version() { "$VENV/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}'; }
+if [[ $(schemathesis_version) != "$SCHEMATHESIS_VERSION" ]]; then
+  missing=()
+  command -v python3 >/dev/null || missing+=(python3)
+  # Debian's python3 lacks venv/ensurepip until python3-venv is installed.
+  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+  ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
+  doing schemathesis "pip install schemathesis==$SCHEMATHESIS_VERSION into .dev/venv (log: .dev/logs/setup-pip.log)"
+  {
+    python3 -m venv "$VENV" &&
+      "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet "schemathesis==$SCHEMATHESIS_VERSION"
+  } >"$LOG_DIR/setup-pip.log" 2>&1 || {
+    tail -n 20 "$LOG_DIR/setup-pip.log" >&2
+    die "installing schemathesis failed; full log: $LOG_DIR/setup-pip.log"
+  }
+fi
+ok schemathesis "$(schemathesis_version) in .dev/venv"

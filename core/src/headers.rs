@@ -20,6 +20,19 @@ pub const SIGNATURE: &str = "x-edgeauth-signature";
 /// The refresh-token cookie (the `__Host-` prefix pins it to the edge's own origin).
 pub const REFRESH_COOKIE: &str = "__Host-edgeauth_rt";
 
+/// The refresh token in one `Cookie` header value (`a=1; __Host-edgeauth_rt=...; b=2`), with
+/// optional quotes removed; `None` when the cookie is absent or empty. The edge (deciding whether
+/// a request is cookie-authenticated, for CSRF) and the origin (reading the token) both use this,
+/// so they always agree on whether the cookie is there.
+pub fn refresh_cookie(cookie_header: &str) -> Option<&str> {
+    cookie_header
+        .split(';')
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == REFRESH_COOKIE)
+        .map(|(_, value)| value.trim_matches('"'))
+        .filter(|value| !value.is_empty())
+}
+
 /// Whether a client-supplied header must be removed before forwarding.
 pub fn is_reserved(name: &str) -> bool {
     name.len() >= PREFIX.len() && name[..PREFIX.len()].eq_ignore_ascii_case(PREFIX)
@@ -33,5 +46,26 @@ mod tests {
         assert!(super::is_reserved("x-edgeauth-anything"));
         assert!(!super::is_reserved("x-edge"));
         assert!(!super::is_reserved("authorization"));
+    }
+
+    #[test]
+    fn refresh_cookie_is_found_among_others() {
+        use super::refresh_cookie;
+        assert_eq!(
+            refresh_cookie("a=1; __Host-edgeauth_rt=rt1.s.0.x; b=2"),
+            Some("rt1.s.0.x")
+        );
+        assert_eq!(refresh_cookie("__Host-edgeauth_rt=\"q\""), Some("q"));
+        for absent in [
+            "",
+            "a=1",
+            "edgeauth_rt=nope",
+            "__host-edgeauth_rt=wrong-case",
+            "__Host-edgeauth_rt=",
+            "__Host-edgeauth_rt=\"\"",
+            "x=__Host-edgeauth_rt=v",
+        ] {
+            assert_eq!(refresh_cookie(absent), None, "{absent}");
+        }
     }
 }

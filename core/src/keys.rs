@@ -46,6 +46,10 @@ pub enum KeyError {
     DuplicateKid(String),
     #[error("signing failed: {0}")]
     Signing(String),
+    #[error("no key with id \"{0}\" in the set")]
+    UnknownKid(String),
+    #[error("key \"{0}\" is the signing key; rotate in a new key before retiring it")]
+    RetiringSigner(String),
 }
 
 /// A private signing key with its key id.
@@ -189,9 +193,59 @@ impl SigningKeyRing {
     pub fn verification_keys(&self) -> Result<VerificationKeys, KeyError> {
         VerificationKeys::from_json(&self.public_jwks().to_string())
     }
+
+    /// Rotation: `key` signs from now on; every current key stays published, so tokens they
+    /// signed keep verifying until they expire.
+    pub fn rotated(mut self, key: SigningKey) -> Result<Self, KeyError> {
+        self.keys.insert(0, key);
+        Self::new(self.keys)
+    }
+
+    /// Staged rotation, first half: `key` is published (last) but does not sign yet. Once every
+    /// origin copy and edge knows it, [`promoted`](Self::promoted) makes it the signer.
+    pub fn staged(mut self, key: SigningKey) -> Result<Self, KeyError> {
+        self.keys.push(key);
+        Self::new(self.keys)
+    }
+
+    /// Makes the key `kid` the signer; the others keep their order behind it.
+    pub fn promoted(mut self, kid: &str) -> Result<Self, KeyError> {
+        let index = self.index_of(kid)?;
+        let key = self.keys.remove(index);
+        self.keys.insert(0, key);
+        Ok(self)
+    }
+
+    /// Drops the key `kid` from the set (it is no longer published). Only safe once every
+    /// token it signed has expired: access-token lifetime + the edge's leeway after it stopped
+    /// signing. The signing key cannot be retired.
+    pub fn retired(mut self, kid: &str) -> Result<Self, KeyError> {
+        match self.index_of(kid)? {
+            0 => Err(KeyError::RetiringSigner(kid.to_owned())),
+            index => {
+                self.keys.remove(index);
+                Ok(self)
+            }
+        }
+    }
+
+    /// Keeps the signing key and the `count - 1` keys after it (the most recently retired
+    /// signers, when every rotation used [`rotated`](Self::rotated)). `count` is at least 1.
+    pub fn keeping(mut self, count: usize) -> Self {
+        self.keys.truncate(count.max(1));
+        self
+    }
+
+    fn index_of(&self, kid: &str) -> Result<usize, KeyError> {
+        self.keys
+            .iter()
+            .position(|k| k.kid() == kid)
+            .ok_or_else(|| KeyError::UnknownKid(kid.to_owned()))
+    }
 }
 
 /// A public key usable for exactly one algorithm.
+#[derive(Clone)]
 pub enum VerificationKey {
     Ed25519(Ed25519PublicKey),
     Es256(ES256PublicKey),
@@ -215,7 +269,7 @@ impl VerificationKey {
 }
 
 /// Public keys by `kid`, as configured at the edge or published by the origin.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct VerificationKeys {
     by_kid: HashMap<String, VerificationKey>,
 }
@@ -259,6 +313,22 @@ impl VerificationKeys {
 
     pub fn get(&self, kid: &str) -> Option<&VerificationKey> {
         self.by_kid.get(kid)
+    }
+
+    pub fn contains(&self, kid: &str) -> bool {
+        self.by_kid.contains_key(kid)
+    }
+
+    /// Every key of `self` and `other`; where both have a `kid`, `self`'s key wins (the edge's
+    /// pinned configuration beats a fetched set).
+    pub fn merged(&self, other: &Self) -> Self {
+        let mut by_kid = other.by_kid.clone();
+        by_kid.extend(
+            self.by_kid
+                .iter()
+                .map(|(kid, key)| (kid.clone(), key.clone())),
+        );
+        Self { by_kid }
     }
 
     pub fn len(&self) -> usize {
@@ -409,6 +479,79 @@ pub(crate) mod tests {
             VerificationKeys::from_json(&text),
             Err(KeyError::Invalid { .. })
         ));
+    }
+
+    fn kids(ring: &SigningKeyRing) -> Vec<&str> {
+        ring.keys().iter().map(SigningKey::kid).collect()
+    }
+
+    #[test]
+    fn rotation_puts_the_new_key_first_and_keeps_the_old_ones() {
+        let ring = test_ring()
+            .rotated(SigningKey::ed25519("ed-2", Ed25519KeyPair::generate()))
+            .unwrap();
+        assert_eq!(kids(&ring), ["ed-2", "ed-1", "es-1"]);
+        assert_eq!(ring.active().kid(), "ed-2");
+        let again = SigningKeyRing::from_json(&ring.to_private_json()).unwrap();
+        assert_eq!(kids(&again), ["ed-2", "ed-1", "es-1"]);
+        let dup = again.rotated(SigningKey::ed25519("ed-1", Ed25519KeyPair::generate()));
+        assert!(matches!(dup, Err(KeyError::DuplicateKid(_))));
+    }
+
+    #[test]
+    fn staging_publishes_without_signing_until_promoted() {
+        let ring = test_ring()
+            .staged(SigningKey::ed25519("next", Ed25519KeyPair::generate()))
+            .unwrap();
+        assert_eq!(kids(&ring), ["ed-1", "es-1", "next"]);
+        assert!(ring.verification_keys().unwrap().contains("next"));
+        let ring = ring.promoted("next").unwrap();
+        assert_eq!(kids(&ring), ["next", "ed-1", "es-1"]);
+        assert_eq!(
+            ring.promoted("nope").err(),
+            Some(KeyError::UnknownKid("nope".into()))
+        );
+    }
+
+    #[test]
+    fn retiring_drops_old_keys_but_never_the_signer() {
+        let ring = test_ring()
+            .rotated(SigningKey::ed25519("ed-2", Ed25519KeyPair::generate()))
+            .unwrap();
+        let ring = ring.retired("es-1").unwrap();
+        assert_eq!(kids(&ring), ["ed-2", "ed-1"]);
+        assert_eq!(
+            ring.retired("ed-2").err(),
+            Some(KeyError::RetiringSigner("ed-2".into()))
+        );
+        let ring = test_ring()
+            .rotated(SigningKey::ed25519("ed-2", Ed25519KeyPair::generate()))
+            .unwrap();
+        assert_eq!(kids(&ring.keeping(2)), ["ed-2", "ed-1"]);
+        assert_eq!(kids(&test_ring().keeping(0)), ["ed-1"]);
+        assert!(matches!(
+            test_ring().retired("missing"),
+            Err(KeyError::UnknownKid(_))
+        ));
+    }
+
+    #[test]
+    fn merged_sets_prefer_their_own_keys() {
+        let pinned = test_ring().verification_keys().unwrap();
+        let fetched = SigningKeyRing::new(vec![
+            SigningKey::ed25519("ed-1", Ed25519KeyPair::generate()),
+            SigningKey::ed25519("ed-9", Ed25519KeyPair::generate()),
+        ])
+        .unwrap()
+        .verification_keys()
+        .unwrap();
+        let both = pinned.merged(&fetched);
+        assert_eq!(both.len(), 3);
+        assert_eq!(
+            both.get("ed-1").unwrap().to_bytes(),
+            pinned.get("ed-1").unwrap().to_bytes()
+        );
+        assert!(both.contains("ed-9") && both.contains("es-1"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod redis_layout;
 pub mod refresh;
 pub mod secret;
 pub mod token;
+pub mod token_split;
 pub mod validate;
 
 pub use error::{ApiError, ErrorCode, FieldError};

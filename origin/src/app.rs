@@ -14,6 +14,7 @@ use crate::error::AppError;
 use crate::passwords::PasswordHashing;
 use crate::routes;
 use crate::store::Store;
+use crate::telemetry::observe;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -27,22 +28,16 @@ pub struct AppState {
 impl AppState {
     pub fn new(config: &ServeConfig) -> Result<Self, ConfigError> {
         let settings = config.settings()?;
-        let redis = UpstashClient::builder(&config.redis_url, &config.redis_token)
-            .timeout(Duration::from_millis(config.redis_timeout_ms))
+        let redis = UpstashClient::builder(&settings.redis.url, &settings.redis.token)
+            .timeout(Duration::from_millis(settings.redis.timeout_ms))
             .build()
-            .map_err(|e| ConfigError {
-                setting: "UPSTASH_REDIS_REST_URL",
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| ConfigError::one("UPSTASH_REDIS_REST_URL", e))?;
         let passwords = PasswordHashing::new(
             settings.argon2.clone(),
             settings.hashing_concurrency,
             settings.hashing_queue,
         )
-        .map_err(|reason| ConfigError {
-            setting: "EDGEAUTH_ARGON2_*",
-            reason,
-        })?;
+        .map_err(|reason| ConfigError::one("EDGEAUTH_ARGON2_MEMORY_KIB", reason))?;
         let jwks: Arc<str> = settings.keys.public_jwks().to_string().into();
         Ok(Self {
             settings: Arc::new(settings),
@@ -55,6 +50,7 @@ impl AppState {
 
 pub fn router(state: AppState) -> Router {
     routes::router()
+        .0
         .fallback(|| async { AppError::api(ErrorCode::NotFound, "No such route.") })
         .method_not_allowed_fallback(|| async {
             AppError::api(
@@ -66,5 +62,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             require_edge_signature,
         ))
+        // Outside the signature check, so refused requests are logged and counted too.
+        .layer(middleware::from_fn(observe))
         .with_state(state)
 }

@@ -1,6 +1,7 @@
 //! The origin's configuration: every setting, its environment variable and its default.
 //!
-//! `edgeauth-origin serve --help` prints this reference; docs/configuration.md mirrors it.
+//! `edgeauth-origin serve --help` prints this reference; docs/configuration.md holds the same
+//! table (rendered by `config_reference`), and a unit test fails when the two drift apart.
 
 use std::net::SocketAddr;
 
@@ -17,13 +18,19 @@ pub struct ServeConfig {
     #[arg(long, env = "EDGEAUTH_LISTEN", default_value = "127.0.0.1:8788")]
     pub listen: SocketAddr,
 
-    /// Upstash REST endpoint of the Redis database (locally: the bridge).
+    /// Address of the admin listener (Prometheus `/metrics`, `/healthz`, `/readyz`); `off`
+    /// disables it. No edge signature is required there: keep it on loopback or a private
+    /// network.
+    #[arg(long, env = "EDGEAUTH_ADMIN_LISTEN", default_value = "127.0.0.1:9788")]
+    pub admin_listen: String,
+
+    /// Upstash REST endpoint of the Redis database, `https://…` (locally the bridge, `http://`).
     #[arg(long, env = "UPSTASH_REDIS_REST_URL")]
-    pub redis_url: String,
+    pub redis_url: Option<String>,
 
     /// Upstash REST bearer token.
     #[arg(long, env = "UPSTASH_REDIS_REST_TOKEN", hide_env_values = true)]
-    pub redis_token: String,
+    pub redis_token: Option<String>,
 
     /// Time limit for one Redis call, milliseconds; past it the request fails with 503.
     #[arg(long, env = "EDGEAUTH_REDIS_TIMEOUT_MS", default_value_t = 2000)]
@@ -32,11 +39,11 @@ pub struct ServeConfig {
     /// Private JWK set (`{"keys": [...]}`) of signing keys; the first one signs, all are
     /// published. Generate with `edgeauth-origin keys generate`.
     #[arg(long, env = "EDGEAUTH_SIGNING_KEYS", hide_env_values = true)]
-    pub signing_keys: String,
+    pub signing_keys: Option<String>,
 
     /// Shared secret with the edge (base64, ≥ 32 bytes) for request signatures.
     #[arg(long, env = "EDGEAUTH_EDGE_SECRET", hide_env_values = true)]
-    pub edge_secret: String,
+    pub edge_secret: Option<String>,
 
     /// The previous edge secret, accepted too while a rotation is rolled out.
     #[arg(long, env = "EDGEAUTH_EDGE_SECRET_PREVIOUS", hide_env_values = true)]
@@ -44,7 +51,7 @@ pub struct ServeConfig {
 
     /// Secret (base64, ≥ 32 bytes) from which successive refresh tokens are derived.
     #[arg(long, env = "EDGEAUTH_REFRESH_SECRET", hide_env_values = true)]
-    pub refresh_secret: String,
+    pub refresh_secret: Option<String>,
 
     /// `iss` of issued access tokens; the edge must be configured with the same value.
     #[arg(long, env = "EDGEAUTH_ISSUER", default_value = "http://127.0.0.1:8787")]
@@ -151,10 +158,22 @@ pub struct ServeConfig {
     pub hashing_queue: usize,
 }
 
+/// Settings without a default: the origin refuses to start until each one is set.
+pub const REQUIRED: &[&str] = &[
+    "UPSTASH_REDIS_REST_URL",
+    "UPSTASH_REDIS_REST_TOKEN",
+    "EDGEAUTH_SIGNING_KEYS",
+    "EDGEAUTH_EDGE_SECRET",
+    "EDGEAUTH_REFRESH_SECRET",
+];
+
 /// Settings parsed into the types the server uses. Built once at start-up; every error names
 /// the setting at fault.
 pub struct Settings {
     pub listen: SocketAddr,
+    /// `None` when the admin listener is off.
+    pub admin_listen: Option<SocketAddr>,
+    pub redis: RedisSettings,
     pub keys: SigningKeyRing,
     pub edge_secrets: Vec<Secret>,
     pub refresh_secret: Secret,
@@ -171,39 +190,121 @@ pub struct Settings {
     pub refresh_budget: Budget,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("{setting}: {reason}")]
-pub struct ConfigError {
+/// Where Redis is and how long to wait for it.
+pub struct RedisSettings {
+    pub url: String,
+    pub token: String,
+    pub timeout_ms: u64,
+}
+
+/// One unusable setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
     pub setting: &'static str,
     pub reason: String,
 }
 
-fn bad(setting: &'static str, reason: impl ToString) -> ConfigError {
-    ConfigError {
-        setting,
-        reason: reason.to_string(),
+/// Every unusable setting at once, so an operator fixes them in one go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub Vec<Problem>);
+
+impl ConfigError {
+    pub fn one(setting: &'static str, reason: impl ToString) -> Self {
+        Self(vec![Problem {
+            setting,
+            reason: reason.to_string(),
+        }])
+    }
+
+    /// The settings at fault, in the order they were found.
+    pub fn settings(&self) -> Vec<&'static str> {
+        self.0.iter().map(|p| p.setting).collect()
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            let separator = if i == 0 { "" } else { "; " };
+            write!(f, "{separator}{}: {}", p.setting, p.reason)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Collects problems while parsing, so one bad setting does not hide the next.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn note<T, E: ToString>(&mut self, setting: &'static str, result: Result<T, E>) -> Option<T> {
+        result
+            .map_err(|e| {
+                self.0.push(Problem {
+                    setting,
+                    reason: e.to_string(),
+                })
+            })
+            .ok()
+    }
+
+    fn required<'a>(
+        &mut self,
+        setting: &'static str,
+        value: &'a Option<String>,
+    ) -> Option<&'a str> {
+        let value = value.as_deref().map(str::trim).filter(|v| !v.is_empty());
+        self.note(setting, value.ok_or("is not set (required)"))
+    }
+
+    fn check(&mut self, setting: &'static str, ok: bool, reason: &str) {
+        if !ok {
+            self.0.push(Problem {
+                setting,
+                reason: reason.to_owned(),
+            });
+        }
     }
 }
 
 impl ServeConfig {
     pub fn settings(&self) -> Result<Settings, ConfigError> {
-        let keys = SigningKeyRing::from_json(&self.signing_keys)
-            .map_err(|e| bad("EDGEAUTH_SIGNING_KEYS", e))?;
-        let mut edge_secrets =
-            vec![Secret::from_base64(&self.edge_secret)
-                .map_err(|e| bad("EDGEAUTH_EDGE_SECRET", e))?];
-        if let Some(previous) = self
+        let mut p = Problems::default();
+        let admin_listen = p.note(
+            "EDGEAUTH_ADMIN_LISTEN",
+            parse_admin_listen(&self.admin_listen),
+        );
+        let redis_url = p
+            .required("UPSTASH_REDIS_REST_URL", &self.redis_url)
+            .and_then(|url| p.note("UPSTASH_REDIS_REST_URL", redis_url(url)));
+        let redis_token = p.required("UPSTASH_REDIS_REST_TOKEN", &self.redis_token);
+        let keys = p
+            .required("EDGEAUTH_SIGNING_KEYS", &self.signing_keys)
+            .and_then(|text| p.note("EDGEAUTH_SIGNING_KEYS", SigningKeyRing::from_json(text)));
+        let edge_secret = p
+            .required("EDGEAUTH_EDGE_SECRET", &self.edge_secret)
+            .and_then(|text| p.note("EDGEAUTH_EDGE_SECRET", Secret::from_base64(text)));
+        let previous = self
             .edge_secret_previous
             .as_deref()
+            .map(str::trim)
             .filter(|s| !s.is_empty())
-        {
-            edge_secrets.push(
-                Secret::from_base64(previous)
-                    .map_err(|e| bad("EDGEAUTH_EDGE_SECRET_PREVIOUS", e))?,
-            );
-        }
-        let refresh_secret = Secret::from_base64(&self.refresh_secret)
-            .map_err(|e| bad("EDGEAUTH_REFRESH_SECRET", e))?;
+            .map(|text| p.note("EDGEAUTH_EDGE_SECRET_PREVIOUS", Secret::from_base64(text)));
+        let refresh_secret = p
+            .required("EDGEAUTH_REFRESH_SECRET", &self.refresh_secret)
+            .and_then(|text| p.note("EDGEAUTH_REFRESH_SECRET", Secret::from_base64(text)));
+        p.check(
+            "EDGEAUTH_ISSUER",
+            !self.issuer.trim().is_empty(),
+            "must not be empty",
+        );
+        p.check(
+            "EDGEAUTH_AUDIENCE",
+            !self.audience.trim().is_empty(),
+            "must not be empty",
+        );
         for (setting, value) in [
             ("EDGEAUTH_ACCESS_TTL_SECS", self.access_ttl_secs),
             ("EDGEAUTH_SESSION_IDLE_SECS", self.session_idle_secs),
@@ -229,37 +330,68 @@ impl ServeConfig {
             ("EDGEAUTH_REFRESH_PER_IP", self.refresh_per_ip.into()),
             ("EDGEAUTH_REFRESH_WINDOW_SECS", self.refresh_window_secs),
         ] {
-            if value == 0 {
-                return Err(bad(setting, "must be greater than 0"));
-            }
+            p.check(setting, value > 0, "must be greater than 0");
         }
         // A session must outlive the access tokens it issues, or revocation-by-deletion
         // would be undone by the key expiring first.
-        if self.session_idle_secs < self.access_ttl_secs {
-            return Err(bad(
-                "EDGEAUTH_SESSION_IDLE_SECS",
-                "must be at least EDGEAUTH_ACCESS_TTL_SECS",
-            ));
-        }
-        if self.session_absolute_secs < self.session_idle_secs {
-            return Err(bad(
-                "EDGEAUTH_SESSION_ABSOLUTE_SECS",
-                "must be at least EDGEAUTH_SESSION_IDLE_SECS",
-            ));
-        }
-        if self.argon2_memory_kib < 19_456 || self.argon2_iterations < 2 {
-            return Err(bad(
-                "EDGEAUTH_ARGON2_MEMORY_KIB/EDGEAUTH_ARGON2_ITERATIONS",
-                "below the OWASP minimum (19456 KiB, 2 iterations)",
-            ));
-        }
-        let argon2 = argon2::Params::new(
-            self.argon2_memory_kib,
-            self.argon2_iterations,
-            self.argon2_parallelism,
-            None,
+        p.check(
+            "EDGEAUTH_SESSION_IDLE_SECS",
+            self.session_idle_secs >= self.access_ttl_secs,
+            "must be at least EDGEAUTH_ACCESS_TTL_SECS",
+        );
+        p.check(
+            "EDGEAUTH_SESSION_ABSOLUTE_SECS",
+            self.session_absolute_secs >= self.session_idle_secs,
+            "must be at least EDGEAUTH_SESSION_IDLE_SECS",
+        );
+        p.check(
+            "EDGEAUTH_LOCKOUT_MAX_SECS",
+            self.lockout_max_secs >= self.lockout_base_secs,
+            "must be at least EDGEAUTH_LOCKOUT_BASE_SECS",
+        );
+        p.check(
+            "EDGEAUTH_ARGON2_MEMORY_KIB",
+            self.argon2_memory_kib >= 19_456,
+            "below the OWASP minimum of 19456 KiB",
+        );
+        p.check(
+            "EDGEAUTH_ARGON2_ITERATIONS",
+            self.argon2_iterations >= 2,
+            "below the OWASP minimum of 2 iterations",
+        );
+        let argon2 = p.note(
+            "EDGEAUTH_ARGON2_PARALLELISM",
+            argon2::Params::new(
+                self.argon2_memory_kib,
+                self.argon2_iterations,
+                self.argon2_parallelism,
+                None,
+            ),
+        );
+        let (
+            Some(admin_listen),
+            Some(redis_url),
+            Some(redis_token),
+            Some(keys),
+            Some(edge_secret),
+            Some(refresh_secret),
+            Some(argon2),
+            true,
+        ) = (
+            admin_listen,
+            redis_url,
+            redis_token,
+            keys,
+            edge_secret,
+            refresh_secret,
+            argon2,
+            p.0.is_empty(),
         )
-        .map_err(|e| bad("EDGEAUTH_ARGON2_PARALLELISM", e))?;
+        else {
+            return Err(ConfigError(p.0));
+        };
+        let mut edge_secrets = vec![edge_secret];
+        edge_secrets.extend(previous.flatten());
         let hashing_concurrency = match self.hashing_concurrency {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
@@ -268,6 +400,12 @@ impl ServeConfig {
         policy.access_ttl_secs = self.access_ttl_secs;
         Ok(Settings {
             listen: self.listen,
+            admin_listen,
+            redis: RedisSettings {
+                url: redis_url,
+                token: redis_token.to_owned(),
+                timeout_ms: self.redis_timeout_ms,
+            },
             keys,
             edge_secrets,
             refresh_secret,
@@ -298,5 +436,135 @@ impl ServeConfig {
                 window_secs: self.refresh_window_secs,
             },
         })
+    }
+}
+
+fn parse_admin_listen(text: &str) -> Result<Option<SocketAddr>, String> {
+    match text.trim() {
+        "off" => Ok(None),
+        addr => addr
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("must be host:port (e.g. 127.0.0.1:9788) or off, got {addr:?}")),
+    }
+}
+
+/// `http(s)://…`; the trailing slash is dropped.
+fn redis_url(text: &str) -> Result<String, String> {
+    if text.starts_with("https://") || text.starts_with("http://") {
+        Ok(text.trim_end_matches('/').to_owned())
+    } else {
+        Err(format!(
+            "must be the database's REST URL (https://…), got {text:?}"
+        ))
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: ServeConfig,
+    }
+
+    pub const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+
+    /// A valid configuration from flags only (the environment is not consulted when a flag is
+    /// given, and none of these tests set the environment).
+    pub fn config(extra: &[&str]) -> Result<ServeConfig, clap::Error> {
+        let keys = edgeauth_core::keys::SigningKeyRing::new(vec![
+            edgeauth_core::keys::SigningKey::ed25519(
+                "k1",
+                jwt_simple::prelude::Ed25519KeyPair::generate(),
+            ),
+        ])
+        .map_err(|e| clap::Error::raw(clap::error::ErrorKind::InvalidValue, e))?
+        .to_private_json();
+        let base = [
+            "--redis-url=http://127.0.0.1:8079".to_owned(),
+            "--redis-token=t".to_owned(),
+            format!("--signing-keys={keys}"),
+            format!("--edge-secret={SECRET}"),
+            format!("--refresh-secret={SECRET}"),
+        ];
+        let flag = |arg: &str| arg.split('=').next().unwrap_or("").to_owned();
+        let overridden: Vec<String> = extra.iter().map(|e| flag(e)).collect();
+        let args = std::iter::once("serve".to_owned())
+            .chain(base.into_iter().filter(|b| !overridden.contains(&flag(b))))
+            .chain(extra.iter().map(|s| (*s).to_owned()));
+        Cli::try_parse_from(args).map(|cli| cli.config)
+    }
+
+    fn problems(extra: &[&str]) -> Vec<&'static str> {
+        match config(extra).unwrap().settings() {
+            Ok(_) => Vec::new(),
+            Err(e) => e.settings(),
+        }
+    }
+
+    #[test]
+    fn a_complete_configuration_parses() {
+        let settings = config(&[]).unwrap().settings().unwrap();
+        assert_eq!(
+            settings.admin_listen,
+            Some("127.0.0.1:9788".parse().unwrap())
+        );
+        assert_eq!(settings.policy.access_ttl_secs, 900);
+        assert_eq!(settings.edge_secrets.len(), 1);
+        let off = config(&[
+            "--admin-listen=off",
+            &format!("--edge-secret-previous={SECRET}"),
+        ])
+        .unwrap()
+        .settings()
+        .unwrap();
+        assert_eq!(off.admin_listen, None);
+        assert_eq!(off.edge_secrets.len(), 2);
+    }
+
+    #[test]
+    fn each_bad_setting_is_named() {
+        let cases: &[(&str, &str)] = &[
+            ("--access-ttl-secs=0", "EDGEAUTH_ACCESS_TTL_SECS"),
+            ("--edge-secret=c2hvcnQ", "EDGEAUTH_EDGE_SECRET"),
+            (
+                "--edge-secret-previous=c2hvcnQ",
+                "EDGEAUTH_EDGE_SECRET_PREVIOUS",
+            ),
+            ("--refresh-secret=!!", "EDGEAUTH_REFRESH_SECRET"),
+            ("--signing-keys={}", "EDGEAUTH_SIGNING_KEYS"),
+            ("--redis-url=redis://x", "UPSTASH_REDIS_REST_URL"),
+            ("--redis-token=  ", "UPSTASH_REDIS_REST_TOKEN"),
+            ("--admin-listen=nowhere", "EDGEAUTH_ADMIN_LISTEN"),
+            ("--argon2-memory-kib=1024", "EDGEAUTH_ARGON2_MEMORY_KIB"),
+            ("--argon2-parallelism=0", "EDGEAUTH_ARGON2_PARALLELISM"),
+            ("--issuer=", "EDGEAUTH_ISSUER"),
+            ("--lockout-max-secs=10", "EDGEAUTH_LOCKOUT_MAX_SECS"),
+            ("--session-idle-secs=60", "EDGEAUTH_SESSION_IDLE_SECS"),
+        ];
+        for (flag, setting) in cases {
+            assert_eq!(problems(&[flag]), vec![*setting], "{flag}");
+        }
+    }
+
+    #[test]
+    fn all_problems_are_reported_together() {
+        let err = config(&["--access-ttl-secs=0", "--edge-secret=c2hvcnQ"])
+            .unwrap()
+            .settings()
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.settings(),
+            vec!["EDGEAUTH_EDGE_SECRET", "EDGEAUTH_ACCESS_TTL_SECS"]
+        );
+        assert!(
+            err.to_string().starts_with("EDGEAUTH_EDGE_SECRET: "),
+            "{err}"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! The refresh-token cookie: `__Host-` prefixed, HttpOnly, Secure, SameSite=Strict, Path=/.
 
 use axum::http::{header, HeaderMap, HeaderValue};
-use edgeauth_core::headers::REFRESH_COOKIE;
+use edgeauth_core::headers::{refresh_cookie, REFRESH_COOKIE};
 
 /// `Set-Cookie` value carrying a refresh token for `max_age_secs`.
 pub fn set(token: &str, max_age_secs: u64) -> HeaderValue {
@@ -23,11 +23,8 @@ pub fn read(headers: &HeaderMap) -> Option<String> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == REFRESH_COOKIE)
-        .map(|(_, value)| value.trim_matches('"').to_owned())
-        .filter(|v| !v.is_empty())
+        .find_map(refresh_cookie)
+        .map(str::to_owned)
 }
 
 fn header_value(text: &str) -> HeaderValue {

@@ -1,16 +1,22 @@
 //! The edgeauth origin: users, argon2id passwords, sessions and token issuance. It trusts only
 //! requests signed by the edge, and keeps all state in Redis through the Upstash REST protocol.
 
+pub mod admin;
 pub mod app;
 pub mod config;
+pub mod config_reference;
 pub mod cookie;
 pub mod edge_trust;
 pub mod error;
 pub mod extract;
+pub mod key_admin;
+pub mod openapi;
 pub mod passwords;
+pub mod redis_client;
 pub mod routes;
 pub mod sessions;
 pub mod store;
+pub mod telemetry;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

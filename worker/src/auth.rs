@@ -3,6 +3,7 @@
 
 use edgeauth_core::keys::VerificationKeys;
 use edgeauth_core::token::{verify_access_token, TokenPolicy, VerifiedAccessToken};
+use edgeauth_core::token_split::{decode_access_token, UnverifiedAccessToken};
 
 use crate::bearer::bearer_token;
 use crate::error::EdgeError;
@@ -14,8 +15,21 @@ pub struct Identity {
     pub session_id: String,
 }
 
-/// Checks the `Authorization` header's token. Needs no network: a failure here must be
-/// answered without touching Redis or the origin.
+/// Checks everything about the `Authorization` header's token except its signature (which the
+/// runtime checks natively, `runtime::webcrypto`). No I/O and no cryptography: a token refused
+/// here costs neither Redis nor the origin anything.
+pub fn decode_bearer<'h>(
+    policy: &TokenPolicy,
+    authorization: Option<&'h str>,
+    now_secs: u64,
+) -> Result<UnverifiedAccessToken<'h>, EdgeError> {
+    let token = bearer_token(authorization).map_err(|e| EdgeError::invalid_token(e.describe()))?;
+    decode_access_token(policy, token, now_secs)
+        .map_err(|rejection| EdgeError::invalid_token(rejection.to_string()))
+}
+
+/// Checks the `Authorization` header's token entirely in Rust (jwt-simple), the reference the
+/// edge's split path ([`decode_bearer`] plus WebCrypto) is tested against.
 pub fn verify_bearer(
     keys: &VerificationKeys,
     policy: &TokenPolicy,
@@ -114,6 +128,29 @@ pub(crate) mod tests {
                 ErrorCode::InvalidToken,
                 "{header:?}"
             );
+        }
+    }
+
+    #[test]
+    fn decoding_refuses_what_verifying_refuses_short_of_the_signature() {
+        let ring = ring();
+        let keys = ring.verification_keys().unwrap();
+        let header = format!("Bearer {}", token(&ring));
+        let decoded = decode_bearer(&policy(), Some(&header), NOW + 1).unwrap();
+        assert_eq!(decoded.kid(), "k1");
+        assert!(decoded.key(&keys).is_ok());
+        let ok = decoded.accept(true).unwrap();
+        assert_eq!(
+            ok,
+            verify_bearer(&keys, &policy(), Some(&header), NOW + 1).unwrap()
+        );
+        for (header, now) in [
+            (None, NOW),
+            (Some("Bearer garbage".to_owned()), NOW),
+            (Some(header.clone()), NOW + 3600),
+        ] {
+            let err = decode_bearer(&policy(), header.as_deref(), now).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidToken, "{header:?}");
         }
     }
 

@@ -12,48 +12,191 @@ use edgeauth_core::token::TokenPolicy;
 
 use crate::cors::CorsPolicy;
 
-/// `[var]` Base URL of the origin, `scheme://host[:port]` without a path.
+/// Base URL of the origin.
 pub const ORIGIN_URL: &str = "ORIGIN_URL";
-/// `[var]` Expected `iss` of access tokens.
+/// Expected `iss` of access tokens.
 pub const ISSUER: &str = "EDGEAUTH_ISSUER";
-/// `[var]` Expected `aud` of access tokens.
+/// Expected `aud` of access tokens.
 pub const AUDIENCE: &str = "EDGEAUTH_AUDIENCE";
-/// `[var]` Clock skew tolerated on `exp`/`nbf`/`iat`, seconds.
+/// Clock skew tolerated on `exp`/`nbf`/`iat`.
 pub const LEEWAY_SECS: &str = "EDGEAUTH_LEEWAY_SECS";
-/// `[var]` Comma-separated JWS algorithms the edge accepts (`EdDSA`, `ES256`).
+/// JWS algorithms the edge accepts.
 pub const ALGORITHMS: &str = "EDGEAUTH_ALGORITHMS";
-/// `[var]` Comma-separated browser origins allowed to call the API cross-origin (CORS).
+/// Browser origins allowed cross-origin (CORS).
 pub const ALLOWED_ORIGINS: &str = "EDGEAUTH_ALLOWED_ORIGINS";
-/// `[var]` Upper bound on the one Redis round trip per authenticated request, milliseconds.
+/// Whether the edge also uses the origin's published JWKS.
+pub const JWKS_FROM_ORIGIN: &str = "EDGEAUTH_JWKS_FROM_ORIGIN";
+/// How long a fetched JWKS is used before it is fetched again.
+pub const JWKS_TTL_SECS: &str = "EDGEAUTH_JWKS_TTL_SECS";
+/// Least time between two JWKS fetches of one isolate.
+pub const JWKS_MIN_REFETCH_SECS: &str = "EDGEAUTH_JWKS_MIN_REFETCH_SECS";
+/// Bound on the one Redis round trip.
 pub const REDIS_TIMEOUT_MS: &str = "REDIS_TIMEOUT_MS";
-/// `[var]` Upper bound on waiting for the origin's response headers, milliseconds.
+/// Bound on waiting for the origin.
 pub const ORIGIN_TIMEOUT_MS: &str = "ORIGIN_TIMEOUT_MS";
-/// `[var]` Largest request body the edge forwards, bytes.
+/// Largest request body forwarded.
 pub const MAX_BODY_BYTES: &str = "MAX_BODY_BYTES";
-/// `[secret]` Public JWKS of the origin's signing keys.
+/// Pinned public JWKS.
 pub const JWKS: &str = "EDGEAUTH_JWKS";
-/// `[secret]` Base64 HMAC key shared with the origin (≥ 32 bytes).
+/// HMAC key shared with the origin.
 pub const EDGE_SECRET: &str = "EDGEAUTH_EDGE_SECRET";
-/// `[secret]` Upstash REST URL (locally the bridge).
+/// Upstash REST URL.
 pub const REDIS_URL: &str = "UPSTASH_REDIS_REST_URL";
-/// `[secret]` Upstash REST bearer token.
+/// Upstash REST token.
 pub const REDIS_TOKEN: &str = "UPSTASH_REDIS_REST_TOKEN";
 
-pub const DEFAULT_ORIGIN_URL: &str = "http://127.0.0.1:8788";
-pub const DEFAULT_ISSUER: &str = "http://127.0.0.1:8787";
-pub const DEFAULT_AUDIENCE: &str = "edgeauth";
-pub const DEFAULT_LEEWAY_SECS: u64 = 30;
-pub const DEFAULT_ALGORITHMS: &str = "EdDSA,ES256";
-pub const DEFAULT_REDIS_TIMEOUT_MS: u32 = 1500;
-pub const DEFAULT_ORIGIN_TIMEOUT_MS: u32 = 10_000;
-pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024;
+/// Where a setting comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `[vars]` in `wrangler.toml` (plain text, visible in the dashboard).
+    Var,
+    /// `wrangler secret put NAME` in production, `.dev.vars` locally.
+    Secret,
+}
+
+/// One setting of the edge: the single source of its name, default and documentation.
+#[derive(Debug, Clone, Copy)]
+pub struct Setting {
+    pub name: &'static str,
+    pub kind: Kind,
+    /// The value used when the setting is unset or empty; `None`: no default.
+    pub default: Option<&'static str>,
+    pub unit: &'static str,
+    pub meaning: &'static str,
+}
+
+/// Every setting the edge reads. docs/configuration.md and wrangler.toml are checked against
+/// this table by the tests below, and the parser takes its defaults from here.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        name: ORIGIN_URL,
+        kind: Kind::Var,
+        default: Some("http://127.0.0.1:8788"),
+        unit: "URL",
+        meaning: "Base URL of the origin, `scheme://host[:port]` without a path. Only the edge may reach it.",
+    },
+    Setting {
+        name: ISSUER,
+        kind: Kind::Var,
+        default: Some("http://127.0.0.1:8787"),
+        unit: "–",
+        meaning: "`iss` every access token must carry; the origin's `EDGEAUTH_ISSUER`.",
+    },
+    Setting {
+        name: AUDIENCE,
+        kind: Kind::Var,
+        default: Some("edgeauth"),
+        unit: "–",
+        meaning: "`aud` every access token must carry; the origin's `EDGEAUTH_AUDIENCE`.",
+    },
+    Setting {
+        name: LEEWAY_SECS,
+        kind: Kind::Var,
+        default: Some("30"),
+        unit: "seconds",
+        meaning: "Clock skew tolerated on `exp`, `nbf` and `iat` (0–300).",
+    },
+    Setting {
+        name: ALGORITHMS,
+        kind: Kind::Var,
+        default: Some("EdDSA,ES256"),
+        unit: "list",
+        meaning: "JWS algorithms accepted at all, comma-separated: `EdDSA`, `ES256`.",
+    },
+    Setting {
+        name: ALLOWED_ORIGINS,
+        kind: Kind::Var,
+        default: Some(""),
+        unit: "list",
+        meaning: "Browser origins allowed to call the API cross-origin (CORS with credentials) and to use the refresh cookie, comma-separated exact origins such as `https://app.example`. Empty: same-origin use only.",
+    },
+    Setting {
+        name: JWKS_FROM_ORIGIN,
+        kind: Kind::Var,
+        default: Some("true"),
+        unit: "bool",
+        meaning: "`true`: also use the origin's `/.well-known/jwks.json` (signed request), cached per isolate and refetched when a token names an unknown `kid`, so key rotations need no edge change. `false`: only `EDGEAUTH_JWKS`.",
+    },
+    Setting {
+        name: JWKS_TTL_SECS,
+        kind: Kind::Var,
+        default: Some("300"),
+        unit: "seconds",
+        meaning: "How long a fetched JWKS is used before the next token triggers a refetch (1–86400); retired keys disappear from the edge within this time.",
+    },
+    Setting {
+        name: JWKS_MIN_REFETCH_SECS,
+        kind: Kind::Var,
+        default: Some("30"),
+        unit: "seconds",
+        meaning: "Least time between two JWKS fetches of one isolate (1–3600), however many unknown `kid`s arrive; a flood of forged `kid`s costs the origin at most one request per interval.",
+    },
+    Setting {
+        name: REDIS_TIMEOUT_MS,
+        kind: Kind::Var,
+        default: Some("1500"),
+        unit: "milliseconds",
+        meaning: "Longest wait for the one Redis round trip of an authenticated request (1–30000); slower or unreachable Redis → 503 `revocation_unavailable` (fail closed).",
+    },
+    Setting {
+        name: ORIGIN_TIMEOUT_MS,
+        kind: Kind::Var,
+        default: Some("10000"),
+        unit: "milliseconds",
+        meaning: "Longest wait for the origin's response headers (1–60000); then 503 `service_unavailable`. `/healthz` and JWKS fetches wait at most 2000 ms.",
+    },
+    Setting {
+        name: MAX_BODY_BYTES,
+        kind: Kind::Var,
+        default: Some("16384"),
+        unit: "bytes",
+        meaning: "Largest request body forwarded (1–10485760); larger → 413 `payload_too_large`.",
+    },
+    Setting {
+        name: JWKS,
+        kind: Kind::Secret,
+        default: None,
+        unit: "JSON",
+        meaning: "Public JWKS (`{\"keys\":[...]}`) pinned at the edge: `edgeauth-origin keys jwks`. Required when `EDGEAUTH_JWKS_FROM_ORIGIN` is `false`; otherwise optional (it saves the first fetch and keeps tokens verifiable while the origin is down). Private keys are refused.",
+    },
+    Setting {
+        name: EDGE_SECRET,
+        kind: Kind::Secret,
+        default: None,
+        unit: "base64",
+        meaning: "**Required.** HMAC-SHA256 key shared with the origin's `EDGEAUTH_EDGE_SECRET` (≥ 32 random bytes).",
+    },
+    Setting {
+        name: REDIS_URL,
+        kind: Kind::Secret,
+        default: None,
+        unit: "URL",
+        meaning: "**Required.** Upstash REST endpoint of the database (locally the bridge).",
+    },
+    Setting {
+        name: REDIS_TOKEN,
+        kind: Kind::Secret,
+        default: None,
+        unit: "–",
+        meaning: "**Required.** Upstash REST token. The edge only reads (`HGET`, and `PING` for `/healthz`), so a read-only token or an ACL user limited to those commands is enough and limits what a leak can do.",
+    },
+];
+
+/// The table's default for `name`.
+fn default_of(name: &str) -> Option<&'static str> {
+    SETTINGS
+        .iter()
+        .find(|s| s.name == name)
+        .and_then(|s| s.default)
+}
 
 /// Everything the edge needs, validated. Built once per isolate.
 pub struct Config {
     /// Origin base URL without a trailing slash; the request's path and query are appended.
     pub origin_url: String,
     pub policy: TokenPolicy,
-    pub keys: VerificationKeys,
+    /// Where verification keys come from.
+    pub keys: KeySource,
     pub edge_secret: EdgeSecret,
     pub redis_url: String,
     pub redis_token: String,
@@ -61,6 +204,16 @@ pub struct Config {
     pub origin_timeout_ms: u32,
     pub max_body_bytes: usize,
     pub cors: CorsPolicy,
+}
+
+/// The edge's verification keys: pinned in configuration, fetched from the origin, or both.
+pub struct KeySource {
+    /// `EDGEAUTH_JWKS`, if set.
+    pub pinned: Option<VerificationKeys>,
+    /// Whether the origin's JWKS is fetched and cached (`EDGEAUTH_JWKS_FROM_ORIGIN`).
+    pub from_origin: bool,
+    pub ttl_secs: u64,
+    pub min_refetch_secs: u64,
 }
 
 /// One unusable setting.
@@ -99,73 +252,79 @@ impl Problems {
 }
 
 impl Config {
-    /// Reads every setting through `lookup` (the Worker's env). Empty values count as unset.
+    /// Reads every setting through `lookup` (the Worker's env). Surrounding whitespace is
+    /// dropped (a secret piped in with its trailing newline still works), empty values count as
+    /// unset, and unset settings take their default from [`SETTINGS`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let set = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let get = |name: &str| set(name).or_else(|| default_of(name).map(str::to_owned));
+        let text = |name: &str| get(name).unwrap_or_default();
         let mut p = Problems(Vec::new());
 
-        let origin_url = p.note(
-            ORIGIN_URL,
-            base_url(get(ORIGIN_URL).as_deref().unwrap_or(DEFAULT_ORIGIN_URL)),
-        );
-        let issuer = get(ISSUER).unwrap_or_else(|| DEFAULT_ISSUER.to_owned());
-        let audience = get(AUDIENCE).unwrap_or_else(|| DEFAULT_AUDIENCE.to_owned());
-        let leeway = p.note(
-            LEEWAY_SECS,
-            number(get(LEEWAY_SECS), DEFAULT_LEEWAY_SECS, 0, 300),
-        );
-        let algorithms = p.note(
-            ALGORITHMS,
-            algorithms(get(ALGORITHMS).as_deref().unwrap_or(DEFAULT_ALGORITHMS)),
-        );
-        let cors = p.note(
-            ALLOWED_ORIGINS,
-            CorsPolicy::parse(get(ALLOWED_ORIGINS).as_deref().unwrap_or("")),
+        let origin_url = p.note(ORIGIN_URL, base_url(&text(ORIGIN_URL)));
+        let issuer = text(ISSUER);
+        let audience = text(AUDIENCE);
+        let leeway = p.note(LEEWAY_SECS, number(&text(LEEWAY_SECS), 0u64, 300));
+        let algorithms = p.note(ALGORITHMS, algorithms(&text(ALGORITHMS)));
+        let cors = p.note(ALLOWED_ORIGINS, CorsPolicy::parse(&text(ALLOWED_ORIGINS)));
+        let from_origin = p.note(JWKS_FROM_ORIGIN, boolean(&text(JWKS_FROM_ORIGIN)));
+        let ttl_secs = p.note(JWKS_TTL_SECS, number(&text(JWKS_TTL_SECS), 1u64, 86_400));
+        let min_refetch_secs = p.note(
+            JWKS_MIN_REFETCH_SECS,
+            number(&text(JWKS_MIN_REFETCH_SECS), 1u64, 3600),
         );
         let redis_timeout_ms = p.note(
             REDIS_TIMEOUT_MS,
-            number(get(REDIS_TIMEOUT_MS), DEFAULT_REDIS_TIMEOUT_MS, 1, 30_000),
+            number(&text(REDIS_TIMEOUT_MS), 1u32, 30_000),
         );
         let origin_timeout_ms = p.note(
             ORIGIN_TIMEOUT_MS,
-            number(get(ORIGIN_TIMEOUT_MS), DEFAULT_ORIGIN_TIMEOUT_MS, 1, 60_000),
+            number(&text(ORIGIN_TIMEOUT_MS), 1u32, 60_000),
         );
         let max_body_bytes = p.note(
             MAX_BODY_BYTES,
-            number(
-                get(MAX_BODY_BYTES),
-                DEFAULT_MAX_BODY_BYTES,
-                1,
-                10 * 1024 * 1024,
-            ),
+            number(&text(MAX_BODY_BYTES), 1usize, 10 * 1024 * 1024),
         );
-        let keys = p.note(
+        let pinned = p.note(
             JWKS,
-            required(get(JWKS)).and_then(|text| {
-                VerificationKeys::from_json(&text).map_err(|e| format!("is not a usable JWKS: {e}"))
-            }),
+            match (set(JWKS), from_origin) {
+                (Some(text), _) => VerificationKeys::from_json(&text)
+                    .map(Some)
+                    .map_err(|e| format!("is not a usable JWKS: {e}")),
+                (None, Some(false)) => Err(format!(
+                    "is not set; it is required when {JWKS_FROM_ORIGIN} is false"
+                )),
+                (None, _) => Ok(None),
+            },
         );
         let edge_secret = p.note(
             EDGE_SECRET,
-            required(get(EDGE_SECRET)).and_then(|text| {
+            required(set(EDGE_SECRET)).and_then(|text| {
                 EdgeSecret::from_base64(&text).map_err(|e| format!("is unusable: it {e}"))
             }),
         );
         let redis_url = p.note(
             REDIS_URL,
-            required(get(REDIS_URL)).and_then(|u| base_url(&u)),
+            required(set(REDIS_URL)).and_then(|u| base_url(&u)),
         );
-        let redis_token = p.note(REDIS_TOKEN, required(get(REDIS_TOKEN)));
+        let redis_token = p.note(REDIS_TOKEN, required(set(REDIS_TOKEN)));
 
         let (
             Some(origin_url),
             Some(leeway_secs),
             Some(allowed_algorithms),
             Some(cors),
+            Some(from_origin),
+            Some(ttl_secs),
+            Some(min_refetch_secs),
             Some(redis_timeout_ms),
             Some(origin_timeout_ms),
             Some(max_body_bytes),
-            Some(keys),
+            Some(pinned),
             Some(edge_secret),
             Some(redis_url),
             Some(redis_token),
@@ -174,10 +333,13 @@ impl Config {
             leeway,
             algorithms,
             cors,
+            from_origin,
+            ttl_secs,
+            min_refetch_secs,
             redis_timeout_ms,
             origin_timeout_ms,
             max_body_bytes,
-            keys,
+            pinned,
             edge_secret,
             redis_url,
             redis_token,
@@ -191,7 +353,12 @@ impl Config {
         Ok(Self {
             origin_url,
             policy,
-            keys,
+            keys: KeySource {
+                pinned,
+                from_origin,
+                ttl_secs,
+                min_refetch_secs,
+            },
             edge_secret,
             redis_url,
             redis_token: redis_token.trim().to_owned(),
@@ -207,18 +374,23 @@ fn required(value: Option<String>) -> Result<String, String> {
     value.ok_or_else(|| "is not set".to_owned())
 }
 
-fn number<T>(value: Option<String>, default: T, min: T, max: T) -> Result<T, String>
+fn number<T>(text: &str, min: T, max: T) -> Result<T, String>
 where
     T: std::str::FromStr + PartialOrd + fmt::Display + Copy,
 {
-    let Some(text) = value else {
-        return Ok(default);
-    };
     match text.trim().parse::<T>() {
         Ok(n) if n >= min && n <= max => Ok(n),
         _ => Err(format!(
             "must be a whole number from {min} to {max}, got {text:?}"
         )),
+    }
+}
+
+fn boolean(text: &str) -> Result<bool, String> {
+    match text.trim() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("must be true or false, got {other:?}")),
     }
 }
 
@@ -287,8 +459,8 @@ pub(crate) mod tests {
     #[test]
     fn defaults_apply_when_only_secrets_are_set() {
         let config = parse(&secrets()).unwrap();
-        assert_eq!(config.origin_url, DEFAULT_ORIGIN_URL);
-        assert_eq!(config.policy.issuer, DEFAULT_ISSUER);
+        assert_eq!(config.origin_url, "http://127.0.0.1:8788");
+        assert_eq!(config.policy.issuer, "http://127.0.0.1:8787");
         assert_eq!(config.policy.audience, "edgeauth");
         assert_eq!(config.policy.leeway_secs, 30);
         assert_eq!(
@@ -297,8 +469,27 @@ pub(crate) mod tests {
         );
         assert_eq!(config.redis_timeout_ms, 1500);
         assert_eq!(config.max_body_bytes, 16384);
-        assert_eq!(config.keys.len(), 1);
+        assert_eq!(config.keys.pinned.as_ref().map(|k| k.len()), Some(1));
+        assert!(config.keys.from_origin);
+        assert_eq!(
+            (config.keys.ttl_secs, config.keys.min_refetch_secs),
+            (300, 30)
+        );
         assert!(config.cors.is_empty());
+    }
+
+    #[test]
+    fn the_pinned_jwks_is_optional_only_while_keys_come_from_the_origin() {
+        let mut vars = secrets();
+        vars.remove(JWKS);
+        let config = parse(&vars).unwrap();
+        assert!(config.keys.pinned.is_none() && config.keys.from_origin);
+        vars.insert(JWKS_FROM_ORIGIN, "false".into());
+        let err = parse(&vars).err().unwrap();
+        assert_eq!(settings(err.clone()), vec![JWKS]);
+        assert!(err.to_string().contains("required when"), "{err}");
+        vars.insert(JWKS, JWKS_ONE_KEY.into());
+        assert!(!parse(&vars).unwrap().keys.from_origin);
     }
 
     #[test]
@@ -322,10 +513,10 @@ pub(crate) mod tests {
         let err = parse(&HashMap::new()).err().unwrap();
         assert_eq!(
             settings(err.clone()),
-            vec![JWKS, EDGE_SECRET, REDIS_URL, REDIS_TOKEN]
+            vec![EDGE_SECRET, REDIS_URL, REDIS_TOKEN]
         );
         assert!(
-            err.to_string().contains("EDGEAUTH_JWKS is not set"),
+            err.to_string().contains("EDGEAUTH_EDGE_SECRET is not set"),
             "{err}"
         );
         let mut blank = secrets();
@@ -348,6 +539,9 @@ pub(crate) mod tests {
             (ALGORITHMS, "HS256"),
             (ALGORITHMS, " , "),
             (ALLOWED_ORIGINS, "*"),
+            (JWKS_FROM_ORIGIN, "yes"),
+            (JWKS_TTL_SECS, "0"),
+            (JWKS_MIN_REFETCH_SECS, "3601"),
         ];
         for (setting, value) in cases {
             let mut vars = secrets();
@@ -360,6 +554,15 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn values_are_trimmed() {
+        let mut vars = secrets();
+        vars.insert(EDGE_SECRET, format!("{SECRET_B64}\n"));
+        vars.insert(LEEWAY_SECS, " 5\n".into());
+        let config = parse(&vars).unwrap();
+        assert_eq!(config.policy.leeway_secs, 5);
+    }
+
+    #[test]
     fn private_keys_are_refused() {
         let mut vars = secrets();
         vars.insert(
@@ -368,5 +571,127 @@ pub(crate) mod tests {
         );
         let err = parse(&vars).err().unwrap();
         assert!(err.to_string().contains("private key"), "{err}");
+    }
+
+    /// Markers around the generated edge table in docs/configuration.md.
+    const BEGIN: &str = "<!-- BEGIN edge settings: generated from worker/src/config.rs -->";
+    const END: &str = "<!-- END edge settings -->";
+
+    fn render_table() -> String {
+        let mut out =
+            String::from("| Setting | Where | Default | Unit | Meaning |\n|---|---|---|---|---|\n");
+        for s in SETTINGS {
+            let kind = match s.kind {
+                Kind::Var => "`[vars]`",
+                Kind::Secret => "secret",
+            };
+            let default = match s.default {
+                Some("") => "empty".to_owned(),
+                Some(value) => format!("`{value}`"),
+                None => "–".to_owned(),
+            };
+            out.push_str(&format!(
+                "| `{}` | {kind} | {default} | {} | {} |\n",
+                s.name, s.unit, s.meaning
+            ));
+        }
+        out
+    }
+
+    fn repo_file(name: &str) -> (String, String) {
+        let path = format!("{}/../{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        (path, text)
+    }
+
+    #[test]
+    fn configuration_doc_matches_the_settings_table() {
+        let (path, document) = repo_file("docs/configuration.md");
+        let table = render_table();
+        let start = document.find(BEGIN).map(|i| i + BEGIN.len());
+        let stop = start.and_then(|i| document[i..].find(END).map(|j| i + j));
+        let (Some(start), Some(stop)) = (start, stop) else {
+            panic!("{path} lacks the {BEGIN} … {END} markers");
+        };
+        if std::env::var_os("EDGEAUTH_BLESS_DOCS").is_some() {
+            let updated = format!("{}\n{table}{}", &document[..start], &document[stop..]);
+            std::fs::write(&path, updated).unwrap();
+            return;
+        }
+        assert!(
+            document[start..stop].trim() == table.trim(),
+            "docs/configuration.md is out of date with worker/src/config.rs; regenerate with \
+             `EDGEAUTH_BLESS_DOCS=1 cargo test -p edgeauth-worker configuration_doc`. Expected:\n{table}"
+        );
+    }
+
+    /// `[vars]` of wrangler.toml: name → value, in file order.
+    fn wrangler_vars(toml: &str) -> Vec<(String, String)> {
+        let mut in_vars = false;
+        let mut out = Vec::new();
+        for line in toml.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_vars = line == "[vars]";
+                continue;
+            }
+            if !in_vars || line.starts_with('#') || line.is_empty() {
+                continue;
+            }
+            if let Some((name, value)) = line.split_once('=') {
+                out.push((
+                    name.trim().to_owned(),
+                    value.trim().trim_matches('"').to_owned(),
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn wrangler_toml_sets_every_var_to_its_default_and_no_secret() {
+        let (path, toml) = repo_file("wrangler.toml");
+        let vars = wrangler_vars(&toml);
+        assert!(!vars.is_empty(), "{path} has no [vars]");
+        for (name, value) in &vars {
+            let setting = SETTINGS.iter().find(|s| s.name == name);
+            let setting = setting.unwrap_or_else(|| panic!("{path}: unknown var {name}"));
+            assert_eq!(
+                setting.kind,
+                Kind::Var,
+                "{path}: {name} is a secret, not a var"
+            );
+            assert_eq!(Some(value.as_str()), setting.default, "{path}: {name}");
+        }
+        for setting in SETTINGS {
+            match setting.kind {
+                Kind::Var => assert!(
+                    vars.iter().any(|(name, _)| name == setting.name),
+                    "{path}: [vars] lacks {}",
+                    setting.name
+                ),
+                Kind::Secret => assert!(
+                    toml.lines()
+                        .any(|l| l.trim_start().starts_with('#') && l.contains(setting.name)),
+                    "{path}: the secrets comment does not mention {}",
+                    setting.name
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn every_setting_is_read() {
+        let read = std::cell::RefCell::new(Vec::new());
+        let _ = Config::from_lookup(|name| {
+            read.borrow_mut().push(name.to_owned());
+            None
+        });
+        for setting in SETTINGS {
+            assert!(
+                read.borrow().iter().any(|n| n == setting.name),
+                "{} is documented but never read",
+                setting.name
+            );
+        }
     }
 }

@@ -37,6 +37,10 @@ pub enum EdgeError {
     },
     /// A CORS preflight from an origin that is not on the allow-list.
     CorsForbidden,
+    /// A cookie-authenticated request from a page that may not use the cookie (CSRF).
+    CrossSiteRequest {
+        detail: String,
+    },
     Internal {
         detail: String,
     },
@@ -58,7 +62,7 @@ impl EdgeError {
             Self::BadRequest { .. } => ErrorCode::BadRequest,
             Self::NotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
-            Self::CorsForbidden => ErrorCode::Forbidden,
+            Self::CorsForbidden | Self::CrossSiteRequest { .. } => ErrorCode::Forbidden,
             Self::Internal { .. } => ErrorCode::InternalError,
         }
     }
@@ -87,6 +91,11 @@ impl EdgeError {
             Self::NotFound => "No such endpoint.".to_owned(),
             Self::MethodNotAllowed { allow } => format!("This endpoint only accepts {allow}."),
             Self::CorsForbidden => "This origin may not call the API.".to_owned(),
+            Self::CrossSiteRequest { .. } => {
+                "This request carries the sign-in cookie but does not come from a page allowed \
+                 to use it."
+                    .to_owned()
+            }
             Self::Internal { .. } => "Internal error.".to_owned(),
         };
         ApiError::new(self.code(), message)
@@ -123,6 +132,7 @@ impl fmt::Display for EdgeError {
             | Self::RevocationUnavailable { detail }
             | Self::OriginUnavailable { detail }
             | Self::BadRequest { detail }
+            | Self::CrossSiteRequest { detail }
             | Self::Internal { detail } => write!(f, "{code}: {detail}"),
             _ => f.write_str(code),
         }
@@ -130,6 +140,14 @@ impl fmt::Display for EdgeError {
 }
 
 impl std::error::Error for EdgeError {}
+
+impl From<crate::csrf::CsrfRejection> for EdgeError {
+    fn from(rejection: crate::csrf::CsrfRejection) -> Self {
+        Self::CrossSiteRequest {
+            detail: rejection.to_string(),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -162,6 +180,11 @@ mod tests {
                 "method_not_allowed",
             ),
             (EdgeError::CorsForbidden, 403, "forbidden"),
+            (
+                EdgeError::CrossSiteRequest { detail: "x".into() },
+                403,
+                "forbidden",
+            ),
         ];
         for (err, status, code) in cases {
             assert_eq!(err.status(), status, "{err}");

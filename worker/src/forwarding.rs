@@ -80,6 +80,15 @@ pub fn path_and_query(url: &str) -> String {
     }
 }
 
+/// The origin (`scheme://host[:port]`, lowercase) of an absolute URL as the runtime serialises
+/// it: `https://Auth.example/api/x?q` → `https://auth.example`. It is what browsers send in
+/// `Origin` for pages served from that URL (the runtime already omits default ports).
+pub fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    format!("{scheme}://{authority}").to_ascii_lowercase()
+}
+
 /// The path part of a path-and-query.
 pub fn path_of(path_and_query: &str) -> &str {
     path_and_query
@@ -218,6 +227,13 @@ mod tests {
         assert_eq!(path_and_query("http://h/a#frag?not"), "/a");
         assert_eq!(path_and_query("http://h/a?q=/b"), "/a?q=/b");
         assert_eq!(path_of("/api/x?a=1"), "/api/x");
+        assert_eq!(
+            origin_of("https://Auth.Example/api/x?a=/b"),
+            "https://auth.example"
+        );
+        assert_eq!(origin_of("http://127.0.0.1:8787/"), "http://127.0.0.1:8787");
+        assert_eq!(origin_of("http://[::1]:8787?x"), "http://[::1]:8787");
+        assert_eq!(origin_of("http://h#f"), "http://h");
         assert_eq!(path_of("/api/x"), "/api/x");
     }
 

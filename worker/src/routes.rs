@@ -17,6 +17,8 @@ pub enum Access {
 pub enum Handling {
     /// Answered at the edge: Redis and origin reachability.
     Health,
+    /// A file of the demo page, from the Workers static assets (`web/`), with the page CSP.
+    Page,
     /// Forwarded to the origin, signed.
     Forward(Access),
 }
@@ -32,7 +34,10 @@ pub enum RouteError {
 }
 
 use Access::{Anonymous, Bearer, BearerIfPresent};
-use Handling::{Forward, Health};
+use Handling::{Forward, Health, Page};
+
+/// The demo page's URL paths; `/` is `web/index.html`, the others are the file names in `web/`.
+pub const PAGE_PATHS: &[&str] = &["/", "/app.js", "/app.css", "/favicon.svg"];
 
 type Methods = &'static [(&'static str, Handling)];
 
@@ -40,7 +45,8 @@ type Methods = &'static [(&'static str, Handling)];
 fn endpoint(path: &str) -> Option<Methods> {
     Some(match path {
         "/healthz" => &[("GET", Health)],
-        "/.well-known/jwks.json" => &[("GET", Forward(Anonymous))],
+        page if PAGE_PATHS.contains(&page) => &[("GET", Page)],
+        "/.well-known/jwks.json" | "/openapi.json" => &[("GET", Forward(Anonymous))],
         "/api/register" | "/api/login" | "/api/refresh" => &[("POST", Forward(Anonymous))],
         "/api/logout" => &[("POST", Forward(BearerIfPresent))],
         "/api/profile" | "/api/sessions" => &[("GET", Forward(Bearer))],
@@ -93,7 +99,10 @@ mod tests {
     fn known_routes_are_classified() {
         let cases = [
             ("GET", "/healthz", Health),
+            ("GET", "/", Page),
+            ("GET", "/app.js", Page),
             ("GET", "/.well-known/jwks.json", Forward(Anonymous)),
+            ("GET", "/openapi.json", Forward(Anonymous)),
             ("POST", "/api/register", Forward(Anonymous)),
             ("POST", "/api/login", Forward(Anonymous)),
             ("POST", "/api/refresh", Forward(Anonymous)),
@@ -129,7 +138,10 @@ mod tests {
     #[test]
     fn unknown_paths_are_404() {
         for path in [
-            "/",
+            "/index.html",
+            "/app.js/",
+            "/web/app.js",
+            "/_headers",
             "/api",
             "/api/",
             "/api/profile/",
@@ -149,5 +161,30 @@ mod tests {
         }
         let long = format!("/api/sessions/{}", "a".repeat(129));
         assert_eq!(classify("DELETE", &long), Err(RouteError::NotFound));
+    }
+
+    #[test]
+    fn the_page_routes_are_exactly_the_files_in_web() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with('.'))
+            .map(|name| {
+                if name == "index.html" {
+                    "/".to_owned()
+                } else {
+                    format!("/{name}")
+                }
+            })
+            .collect();
+        files.sort();
+        let mut routed: Vec<&str> = PAGE_PATHS.to_vec();
+        routed.sort_unstable();
+        assert_eq!(files, routed, "web/ and routes::PAGE_PATHS disagree");
+        assert_eq!(
+            classify("POST", "/"),
+            Err(RouteError::MethodNotAllowed { allow: "GET" })
+        );
     }
 }

@@ -9,13 +9,44 @@ pub const SECURITY_HEADERS: &[(&str, &str)] = &[
     ("x-content-type-options", "nosniff"),
     ("referrer-policy", "no-referrer"),
     ("x-frame-options", "DENY"),
-    (
-        "content-security-policy",
-        "default-src 'none'; frame-ancestors 'none'",
-    ),
-    ("cache-control", "no-store"),
     ("cross-origin-opener-policy", "same-origin"),
 ];
+
+/// API responses are data, never rendered: they may load nothing at all.
+pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// The demo page may load its own script, stylesheet and icon and call its own API, nothing
+/// else: no inline script or style, no plugins, no `<base>`, no framing, and DOM sinks that take
+/// strings (`innerHTML`, ...) are disabled through Trusted Types.
+pub const PAGE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'; require-trusted-types-for 'script'; \
+     trusted-types 'none'";
+
+/// What a response carries, which decides its content policy and caching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// JSON from the API (and every error): strictest CSP, never stored.
+    Api,
+    /// A file of the demo page: the page CSP; browsers may keep it but must revalidate (ETag).
+    Page,
+}
+
+impl Surface {
+    /// The headers that differ between API and page responses.
+    pub fn headers(self) -> [(&'static str, &'static str); 2] {
+        match self {
+            Self::Api => [
+                ("content-security-policy", API_CSP),
+                ("cache-control", "no-store"),
+            ],
+            Self::Page => [
+                ("content-security-policy", PAGE_CSP),
+                ("cache-control", "no-cache"),
+            ],
+        }
+    }
+}
 
 /// Headers that identify server software; never sent to clients.
 pub const IDENTIFYING_HEADERS: &[&str] = &["server", "x-powered-by"];
@@ -24,15 +55,18 @@ pub const IDENTIFYING_HEADERS: &[&str] = &["server", "x-powered-by"];
 pub const REQUEST_ID_RESPONSE_HEADER: &str = "x-request-id";
 
 /// The final header list of a response: the handler's own headers (minus anything the edge
-/// owns), then the security headers, the request id and the CORS headers.
+/// owns), then the security headers of its surface, the request id and the CORS headers.
 pub fn finalize_headers(
+    surface: Surface,
     own: Vec<(&'static str, String)>,
     request_id: &str,
     cors: Vec<(&'static str, String)>,
 ) -> Vec<(&'static str, String)> {
+    let surface_headers = surface.headers();
     let edge_owned = |name: &str| {
         SECURITY_HEADERS
             .iter()
+            .chain(&surface_headers)
             .any(|(n, _)| n.eq_ignore_ascii_case(name))
             || IDENTIFYING_HEADERS
                 .iter()
@@ -44,7 +78,12 @@ pub fn finalize_headers(
         .into_iter()
         .filter(|(name, _)| !edge_owned(name))
         .collect();
-    out.extend(SECURITY_HEADERS.iter().map(|(n, v)| (*n, (*v).to_owned())));
+    out.extend(
+        SECURITY_HEADERS
+            .iter()
+            .chain(&surface_headers)
+            .map(|(n, v)| (*n, (*v).to_owned())),
+    );
     out.push((REQUEST_ID_RESPONSE_HEADER, request_id.to_owned()));
     out.extend(cors);
     out
@@ -54,25 +93,29 @@ pub fn finalize_headers(
 mod tests {
     use super::*;
 
+    fn values<'a>(out: &'a [(&'static str, String)], name: &str) -> Vec<&'a str> {
+        out.iter()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     #[test]
     fn edge_headers_win_and_repeats_survive() {
         let own = vec![
             ("set-cookie", "a=1".to_owned()),
             ("set-cookie", "b=2".to_owned()),
             ("cache-control", "public, max-age=60".to_owned()),
+            ("content-security-policy", "default-src *".to_owned()),
             ("server", "origin/1.0".to_owned()),
             ("content-type", "application/json".to_owned()),
         ];
         let cors = vec![("vary", "Origin".to_owned())];
-        let out = finalize_headers(own, "rid", cors);
-        let all = |name: &str| -> Vec<&str> {
-            out.iter()
-                .filter(|(n, _)| *n == name)
-                .map(|(_, v)| v.as_str())
-                .collect()
-        };
+        let out = finalize_headers(Surface::Api, own, "rid", cors);
+        let all = |name: &str| values(&out, name);
         assert_eq!(all("set-cookie"), vec!["a=1", "b=2"]);
         assert_eq!(all("cache-control"), vec!["no-store"]);
+        assert_eq!(all("content-security-policy"), vec![API_CSP]);
         assert!(all("server").is_empty());
         assert_eq!(all("x-request-id"), vec!["rid"]);
         assert_eq!(all("vary"), vec!["Origin"]);
@@ -83,12 +126,67 @@ mod tests {
     }
 
     #[test]
+    fn pages_get_the_page_policy_and_the_same_hardening() {
+        let own = vec![
+            ("content-type", "text/html; charset=utf-8".to_owned()),
+            ("etag", "\"abc\"".to_owned()),
+        ];
+        let out = finalize_headers(Surface::Page, own, "rid", Vec::new());
+        assert_eq!(values(&out, "content-security-policy"), vec![PAGE_CSP]);
+        assert_eq!(values(&out, "cache-control"), vec!["no-cache"]);
+        assert_eq!(values(&out, "etag"), vec!["\"abc\""]);
+        for (name, value) in SECURITY_HEADERS {
+            assert_eq!(values(&out, name), vec![*value]);
+        }
+    }
+
+    #[test]
+    fn the_page_policy_allows_no_inline_code_and_no_framing() {
+        let directives: Vec<&str> = PAGE_CSP.split(';').map(str::trim).collect();
+        for required in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "require-trusted-types-for 'script'",
+        ] {
+            assert!(directives.contains(&required), "{required}: {PAGE_CSP}");
+        }
+        for loose in [
+            "unsafe-inline",
+            "unsafe-eval",
+            "*",
+            "data:",
+            "http:",
+            "https:",
+        ] {
+            assert!(
+                !directives.iter().any(|d| d
+                    .split(' ')
+                    .any(|s| s == loose || s == format!("'{loose}'"))),
+                "{loose}: {PAGE_CSP}"
+            );
+        }
+        assert!(API_CSP.starts_with("default-src 'none'"));
+        assert!(API_CSP.contains("frame-ancestors 'none'"));
+    }
+
+    #[test]
     fn names_are_lowercase_and_unique() {
-        let mut names: Vec<&str> = SECURITY_HEADERS.iter().map(|(n, _)| *n).collect();
-        assert!(names.iter().all(|n| *n == n.to_ascii_lowercase()));
-        names.sort_unstable();
-        names.dedup();
-        assert_eq!(names.len(), SECURITY_HEADERS.len());
-        assert!(names.contains(&"content-security-policy"));
+        for surface in [Surface::Api, Surface::Page] {
+            let mut names: Vec<&str> = SECURITY_HEADERS
+                .iter()
+                .chain(&surface.headers())
+                .map(|(n, _)| *n)
+                .collect();
+            assert!(names.iter().all(|n| *n == n.to_ascii_lowercase()));
+            let count = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), count);
+            assert!(names.contains(&"content-security-policy"));
+        }
     }
 }

@@ -6,32 +6,93 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use edgeauth_core::validate::check_new_password;
 use edgeauth_core::ErrorCode;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::edge_trust::Caller;
 use crate::error::{AppError, AppResult};
 use crate::extract::ApiJson;
+use crate::openapi::ErrorResponse;
 use crate::routes::auth::no_content_clearing_cookie;
+use crate::store::{SessionInfo, User};
 
+/// The signed-in caller.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub user: User,
+    /// The session the access token belongs to.
+    pub session_id: String,
+}
+
+/// The caller's live sessions, oldest first.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionList {
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// The caller's account.
+#[utoipa::path(
+    get,
+    path = "/api/profile",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's account and session", body = Profile),
+        (status = 401, description = "`invalid_token`: missing, invalid or expired access token, or its session was revoked", body = ErrorResponse, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"edgeauth\", error=\"invalid_token\"`"))),
+        (status = 503, description = "`revocation_unavailable` (the edge cannot confirm the session) or `service_unavailable`", body = ErrorResponse),
+    )
+)]
 pub async fn profile(State(app): State<AppState>, caller: Caller) -> AppResult<Response> {
     let record = app
         .store
         .user_record(&caller.user_id)
         .await?
         .ok_or_else(|| AppError::api(ErrorCode::InvalidToken, "The account no longer exists."))?;
-    Ok(Json(json!({ "user": record.user, "session_id": caller.session_id })).into_response())
+    Ok(Json(Profile {
+        user: record.user,
+        session_id: caller.session_id,
+    })
+    .into_response())
 }
 
+/// Every live session of the caller (devices signed in), marking the current one.
+#[utoipa::path(
+    get,
+    path = "/api/sessions",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The caller's sessions", body = SessionList),
+        (status = 401, description = "`invalid_token`: missing, invalid or expired access token, or its session was revoked", body = ErrorResponse, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"edgeauth\", error=\"invalid_token\"`"))),
+        (status = 503, description = "`revocation_unavailable` (the edge cannot confirm the session) or `service_unavailable`", body = ErrorResponse),
+    )
+)]
 pub async fn sessions(State(app): State<AppState>, caller: Caller) -> AppResult<Response> {
     let sessions = app
         .store
         .sessions(&caller.user_id, &caller.session_id)
         .await?;
-    Ok(Json(json!({ "sessions": sessions })).into_response())
+    Ok(Json(SessionList { sessions }).into_response())
 }
 
+/// Revoke one of the caller's sessions (sign a device out).
+#[utoipa::path(
+    delete,
+    path = "/api/sessions/{id}",
+    tag = "account",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "A session id from GET /api/sessions", pattern = "^[A-Za-z0-9_-]{1,128}$")),
+    responses(
+        (status = 204, description = "The session is revoked; revoking the current one also clears the refresh cookie"),
+        (status = 401, description = "`invalid_token`: missing, invalid or expired access token, or its session was revoked", body = ErrorResponse, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"edgeauth\", error=\"invalid_token\"`"))),
+        (status = 404, description = "`not_found`: no such session among the caller's", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
+        (status = 503, description = "`revocation_unavailable` (the edge cannot confirm the session) or `service_unavailable`", body = ErrorResponse),
+    )
+)]
 pub async fn delete_session(
     State(app): State<AppState>,
     caller: Caller,
@@ -48,6 +109,19 @@ pub async fn delete_session(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Revoke every session of the caller, this one included.
+#[utoipa::path(
+    post,
+    path = "/api/logout-all",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Every session is revoked; the refresh cookie is cleared", headers(("Set-Cookie" = String, description = "Clears the refresh cookie"))),
+        (status = 401, description = "`invalid_token`: missing, invalid or expired access token, or its session was revoked", body = ErrorResponse, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"edgeauth\", error=\"invalid_token\"`"))),
+        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
+        (status = 503, description = "`revocation_unavailable` (the edge cannot confirm the session) or `service_unavailable`", body = ErrorResponse),
+    )
+)]
 pub async fn logout_all(State(app): State<AppState>, caller: Caller) -> AppResult<Response> {
     let revoked = app
         .store
@@ -57,13 +131,32 @@ pub async fn logout_all(State(app): State<AppState>, caller: Caller) -> AppResul
     Ok(no_content_clearing_cookie())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
+    #[schema(min_length = 1, max_length = 128)]
     current_password: String,
+    /// 8–128 characters; common and guessable passwords are refused.
+    #[schema(min_length = 8, max_length = 128)]
     new_password: String,
 }
 
+/// Change the password. This session stays signed in; every other session is revoked.
+#[utoipa::path(
+    post,
+    path = "/api/password",
+    tag = "account",
+    security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed; all other sessions are revoked"),
+        (status = 400, description = "`bad_request` or `validation_failed` (the new password)", body = ErrorResponse),
+        (status = 401, description = "`invalid_token`, or `invalid_credentials` (the current password is wrong)", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
+        (status = 503, description = "`revocation_unavailable` (the edge cannot confirm the session) or `service_unavailable`", body = ErrorResponse),
+    )
+)]
 pub async fn change_password(
     State(app): State<AppState>,
     caller: Caller,
@@ -86,6 +179,7 @@ pub async fn change_password(
         .verify(req.current_password, Some(record.password_hash.clone()))
         .await?;
     if !current_ok {
+        tracing::warn!(audit = "password_change_failed", user_id = %caller.user_id, reason = "wrong current password");
         return Err(AppError::api(
             ErrorCode::InvalidCredentials,
             "The current password is not correct.",

@@ -9,8 +9,8 @@ use edgeauth_core::redis_layout as layout;
 use edgeauth_core::validate::{self, check_password_length, normalize_email};
 use edgeauth_core::ErrorCode;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::cookie;
@@ -18,17 +18,51 @@ use crate::edge_trust::EdgeContext;
 use crate::error::{AppError, AppResult};
 use crate::extract::{json_rejection, user_agent, ApiJson};
 use crate::now_secs;
-use crate::sessions::{self, random_id, ClientInfo, Refreshed};
-use crate::store::{NewUser, Registered};
+use crate::openapi::ErrorResponse;
+use crate::sessions::{self, random_id, ClientInfo, Refreshed, TokenResponse};
+use crate::store::{NewUser, Registered, User};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
+    /// 3–32 characters: letters, digits, underscore. Unique, compared case-insensitively.
+    #[schema(pattern = "^[A-Za-z0-9_]{3,32}$", example = "ada_l")]
     username: String,
+    /// Unique, compared case-insensitively; stored lower-cased.
+    #[schema(format = "email", example = "ada@example.com")]
     email: String,
+    /// 8–128 characters; common and guessable passwords are refused.
+    #[schema(
+        min_length = 8,
+        max_length = 128,
+        example = "correct horse battery staple"
+    )]
     password: String,
 }
 
+/// The new account.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisteredUser {
+    pub user: User,
+}
+
+/// Create an account. Does not sign in.
+#[utoipa::path(
+    post,
+    path = "/api/register",
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Account created", body = RegisteredUser),
+        (status = 400, description = "`bad_request` (malformed JSON, wrong types, unknown fields) or `validation_failed` (with `fields`)", body = ErrorResponse),
+        (status = 409, description = "`conflict`: the email or username is taken", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`: body over 16 KiB", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`: the body is not JSON", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: too many registrations from this address", body = ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`service_unavailable`: Redis or the origin is unavailable, or too many sign-ins at once", body = ErrorResponse),
+    )
+)]
 pub async fn register(
     State(app): State<AppState>,
     ctx: EdgeContext,
@@ -76,19 +110,44 @@ pub async fn register(
         }
     }
     tracing::info!(audit = "user_registered", user_id = %id);
-    let user = json!({
-        "id": id, "username": valid.username, "email": valid.email, "created_at": created_at
-    });
-    Ok((StatusCode::CREATED, Json(json!({ "user": user }))).into_response())
+    let user = User {
+        id,
+        username: valid.username,
+        email: valid.email,
+        created_at,
+    };
+    Ok((StatusCode::CREATED, Json(RegisteredUser { user })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    #[schema(format = "email", example = "ada@example.com")]
     email: String,
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        example = "correct horse battery staple"
+    )]
     password: String,
 }
 
+/// Sign in: a new session, an access token and a refresh token (also set as a cookie).
+#[utoipa::path(
+    post,
+    path = "/api/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in", body = TokenResponse, headers(("Set-Cookie" = String, description = "The refresh token as `__Host-edgeauth_rt` (HttpOnly, Secure, SameSite=Strict, Path=/)"))),
+        (status = 400, description = "`bad_request` or `validation_failed`", body = ErrorResponse),
+        (status = 401, description = "`invalid_credentials`: same answer for an unknown email and a wrong password", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: too many failed sign-ins (per address, per account, or this account from this address)", body = ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`service_unavailable`", body = ErrorResponse),
+    )
+)]
 pub async fn login(
     State(app): State<AppState>,
     ctx: EdgeContext,
@@ -148,13 +207,34 @@ pub async fn login(
     Ok(sessions::token_response(&app, StatusCode::OK, body))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
+    /// The refresh token; when absent, the `__Host-edgeauth_rt` cookie is used.
     #[serde(default)]
+    #[schema(nullable = false)]
     refresh_token: Option<String>,
 }
 
+/// Rotate the refresh token: a new access token and a new refresh token for the same session.
+/// Presenting an already-rotated token after the grace window revokes the session.
+#[utoipa::path(
+    post,
+    path = "/api/refresh",
+    tag = "auth",
+    request_body(content = Option<RefreshRequest>, description = "Optional: the refresh token, unless the cookie carries it"),
+    security((), ("refresh_cookie" = [])),
+    responses(
+        (status = 200, description = "A rotated token pair", body = TokenResponse, headers(("Set-Cookie" = String, description = "The rotated refresh token"))),
+        (status = 400, description = "`bad_request`", body = ErrorResponse),
+        (status = 401, description = "`invalid_refresh_token`, or `refresh_token_reused` (the session is now revoked)", body = ErrorResponse),
+        (status = 403, description = "`forbidden`: a cookie-authenticated call from an origin that is not allowed (CSRF)", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: too many refreshes from this address", body = ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = "`service_unavailable`", body = ErrorResponse),
+    )
+)]
 pub async fn refresh(
     State(app): State<AppState>,
     ctx: EdgeContext,
@@ -185,6 +265,22 @@ pub async fn refresh(
 /// Logout. With an access token (the edge vouches for the caller) the current session ends;
 /// without one, a refresh token in the body or cookie identifies the session, so a user whose
 /// access token expired can still sign out.
+#[utoipa::path(
+    post,
+    path = "/api/logout",
+    tag = "auth",
+    request_body(content = Option<RefreshRequest>, description = "Optional: without an access token, the refresh token (or the cookie) names the session"),
+    security(("bearer" = []), ("refresh_cookie" = []), ()),
+    responses(
+        (status = 204, description = "The session is revoked: its access and refresh tokens stop working at once; the cookie is cleared", headers(("Set-Cookie" = String, description = "Clears the refresh cookie"))),
+        (status = 400, description = "`bad_request`", body = ErrorResponse),
+        (status = 401, description = "`invalid_token` or `invalid_refresh_token`", body = ErrorResponse, headers(("WWW-Authenticate" = String))),
+        (status = 403, description = "`forbidden`: a cookie-authenticated call from an origin that is not allowed (CSRF)", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
+        (status = 503, description = "`revocation_unavailable` or `service_unavailable`", body = ErrorResponse),
+    )
+)]
 pub async fn logout(
     State(app): State<AppState>,
     ctx: EdgeContext,
@@ -253,8 +349,9 @@ fn optional_json<T: DeserializeOwned>(headers: &HeaderMap, body: Bytes) -> AppRe
             "Send the body as JSON with Content-Type: application/json.",
         ));
     }
-    match axum::Json::<T>::from_bytes(&body) {
-        Ok(axum::Json(value)) => Ok(Some(value)),
+    // `null` means "no body" too, as the OpenAPI document allows it.
+    match axum::Json::<Option<T>>::from_bytes(&body) {
+        Ok(axum::Json(value)) => Ok(value),
         Err(rejection) => Err(json_rejection(rejection)),
     }
 }

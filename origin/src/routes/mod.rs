@@ -1,25 +1,34 @@
 //! The origin's HTTP routes. Every one sits behind the edge-signature layer.
+//!
+//! Routes are registered together with their OpenAPI description (`utoipa_axum::routes!`), so
+//! a route cannot exist without being documented in `/openapi.json`.
 
 pub mod account;
 pub mod auth;
 pub mod meta;
 
-use axum::routing::{delete, get, post};
 use axum::Router;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
+use crate::openapi::{self, ApiDoc};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(meta::healthz))
-        .route("/.well-known/jwks.json", get(meta::jwks))
-        .route("/api/register", post(auth::register))
-        .route("/api/login", post(auth::login))
-        .route("/api/refresh", post(auth::refresh))
-        .route("/api/logout", post(auth::logout))
-        .route("/api/logout-all", post(account::logout_all))
-        .route("/api/profile", get(account::profile))
-        .route("/api/sessions", get(account::sessions))
-        .route("/api/sessions/{id}", delete(account::delete_session))
-        .route("/api/password", post(account::change_password))
+/// The routes and the OpenAPI document describing exactly them.
+pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(meta::healthz))
+        .routes(routes!(meta::jwks))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::refresh))
+        .routes(routes!(auth::logout))
+        .routes(routes!(account::logout_all))
+        .routes(routes!(account::profile))
+        .routes(routes!(account::sessions))
+        .routes(routes!(account::delete_session))
+        .routes(routes!(account::change_password))
+        .split_for_parts()
 }

@@ -1,10 +1,14 @@
 //! Every end-to-end test, grouped by capability.
 
 mod attacks;
+mod browser;
 mod cors;
+mod csrf;
 mod flows;
 mod limits;
+mod operations;
 mod sessions;
+mod token_agreement;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -47,8 +51,12 @@ pub fn all() -> Vec<Test> {
     all.extend(flows::tests());
     all.extend(attacks::tests());
     all.extend(cors::tests());
+    all.extend(csrf::tests());
     all.extend(sessions::tests());
     all.extend(limits::tests());
+    all.extend(operations::tests());
+    all.extend(browser::tests());
+    all.extend(token_agreement::tests());
     all
 }
 

@@ -1,23 +1,34 @@
-//! The request pipeline: route, authenticate, read the body, forward; plus `/healthz` and preflights.
+//! The request pipeline: route, authenticate, read the body, check CSRF, forward; plus `/healthz`,
+//! the demo page and preflights.
 
 use futures_util::future::join;
 use web_sys::Request;
+use worker::Env;
 
+use super::assets;
 use super::http::{read_body, Body, Reply};
 use super::origin::{self, OriginRequest};
 use super::redis;
 use super::state::Edge;
 use super::timing::now_secs;
-use crate::auth::{confirm_session, verify_bearer, Identity};
+use super::webcrypto;
+use crate::auth::{confirm_session, decode_bearer, Identity};
+use crate::csrf::{self, RequestFacts};
 use crate::error::EdgeError;
-use crate::forwarding::{client_ip, forward_request_header, path_and_query, path_of};
+use crate::forwarding::{client_ip, forward_request_header, origin_of, path_and_query, path_of};
 use crate::health::health_response;
 use crate::routes::{allow_header, classify, Access, Handling, RouteError};
+use crate::security::Surface;
 
 /// How long `/healthz` waits for the origin at most, whatever `ORIGIN_TIMEOUT_MS` says.
 const HEALTH_ORIGIN_TIMEOUT_MS: u32 = 2000;
 
-pub async fn handle(edge: &Edge, req: &Request, request_id: &str) -> Result<Reply, EdgeError> {
+pub async fn handle(
+    edge: &Edge,
+    env: &Env,
+    req: &Request,
+    request_id: &str,
+) -> Result<Reply, EdgeError> {
     let method = req.method();
     let url = req.url();
     let path_and_query = path_and_query(&url);
@@ -33,6 +44,7 @@ pub async fn handle(edge: &Edge, req: &Request, request_id: &str) -> Result<Repl
     })?;
     let access = match handling {
         Handling::Health => return Ok(health(edge, request_id).await),
+        Handling::Page => return assets::serve(env, req).await,
         Handling::Forward(access) => access,
     };
 
@@ -43,11 +55,24 @@ pub async fn handle(edge: &Edge, req: &Request, request_id: &str) -> Result<Repl
         Access::BearerIfPresent => authorization.is_some(),
     };
     let identity = if needs_identity {
-        Some(authenticate(edge, authorization.as_deref()).await?)
+        Some(authenticate(edge, authorization.as_deref(), request_id).await?)
     } else {
         None
     };
     let body = read_body(req, edge.config.max_body_bytes).await?;
+    let cookie = header("cookie");
+    let origin = header("origin");
+    let sec_fetch_site = header("sec-fetch-site");
+    let facts = RequestFacts {
+        method: &method,
+        path,
+        cookie: cookie.as_deref(),
+        bearer_verified: identity.is_some(),
+        body: &body,
+        origin: origin.as_deref(),
+        sec_fetch_site: sec_fetch_site.as_deref(),
+    };
+    csrf::check(&facts, &origin_of(&url), &edge.config.cors)?;
 
     let client_headers = js_sys::try_iter(&req.headers())
         .ok()
@@ -76,9 +101,21 @@ pub async fn handle(edge: &Edge, req: &Request, request_id: &str) -> Result<Repl
 }
 
 /// Token first (no I/O; a rejection costs nothing downstream), then the one Redis round trip.
-async fn authenticate(edge: &Edge, authorization: Option<&str>) -> Result<Identity, EdgeError> {
+async fn authenticate(
+    edge: &Edge,
+    authorization: Option<&str>,
+    request_id: &str,
+) -> Result<Identity, EdgeError> {
     let config = &edge.config;
-    let token = verify_bearer(&config.keys, &config.policy, authorization, now_secs())?;
+    let unverified = decode_bearer(&config.policy, authorization, now_secs())?;
+    let keys = super::jwks::keys_for(edge, unverified.kid(), request_id).await;
+    let key = unverified
+        .key(&keys)
+        .map_err(|rejection| EdgeError::invalid_token(rejection.to_string()))?;
+    let valid = webcrypto::verify(key, unverified.signing_input(), unverified.signature()).await?;
+    let token = unverified
+        .accept(valid)
+        .map_err(|rejection| EdgeError::invalid_token(rejection.to_string()))?;
     let owner =
         redis::session_owner(&edge.redis, &token.session_id, config.redis_timeout_ms).await?;
     confirm_session(token, owner.as_deref())
@@ -129,5 +166,6 @@ fn preflight(edge: &Edge, path: &str, origin: Option<String>) -> Result<Reply, E
         status: 204,
         headers,
         body: Body::Empty,
+        surface: Surface::Api,
     })
 }

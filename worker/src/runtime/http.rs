@@ -5,13 +5,15 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Headers, ReadableStream, ReadableStreamDefaultReader, Response, ResponseInit};
 
 use crate::error::EdgeError;
-use crate::security::finalize_headers;
+use crate::security::{finalize_headers, Surface};
 
 /// A response before the edge adds its own headers.
 pub struct Reply {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
     pub body: Body,
+    /// API data or a page file: decides the CSP and caching headers.
+    pub surface: Surface,
 }
 
 pub enum Body {
@@ -27,6 +29,7 @@ impl Reply {
             status,
             headers: vec![("content-type", "application/json".to_owned())],
             body: Body::Text(body),
+            surface: Surface::Api,
         }
     }
 
@@ -45,7 +48,7 @@ impl Reply {
         cors: Vec<(&'static str, String)>,
     ) -> Result<Response, JsValue> {
         let headers = Headers::new()?;
-        for (name, value) in finalize_headers(self.headers, request_id, cors) {
+        for (name, value) in finalize_headers(self.surface, self.headers, request_id, cors) {
             headers.append(name, &value)?;
         }
         let init = ResponseInit::new();

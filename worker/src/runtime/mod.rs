@@ -1,14 +1,18 @@
 //! The Workers adapter (wasm32 only): the fetch entry point and its I/O around the pure modules.
 
+mod assets;
 mod handlers;
 mod http;
+mod jwks;
 mod origin;
 mod redis;
 mod state;
 mod timing;
+mod webcrypto;
 
-use worker::{console_error, event, Context, Env};
+use worker::{console_error, console_log, event, Context, Env};
 
+use crate::access_log::{self, RequestLine};
 use crate::error::EdgeError;
 use http::Reply;
 
@@ -20,21 +24,26 @@ async fn fetch(
     env: Env,
     _ctx: Context,
 ) -> worker::Result<web_sys::Response> {
+    let started = js_sys::Date::now();
     let request_id = crate::ids::request_id().unwrap_or_else(|_| "unavailable".to_owned());
     let request_origin = req.headers().get("origin").ok().flatten();
+    let mut refused = None;
     let edge = state::edge(&env);
 
     let reply = match &edge {
-        Ok(edge) => handlers::handle(edge, &req, &request_id).await,
+        Ok(edge) => handlers::handle(edge, &env, &req, &request_id).await,
         Err(config_error) => {
-            console_error!("[{request_id}] {config_error}");
+            let text = config_error.to_string();
+            console_error!("{}", access_log::event("error", &request_id, &text));
             Err(EdgeError::Misconfigured)
         }
     }
     .unwrap_or_else(|error| {
         if error.is_server_fault() {
-            console_error!("[{request_id}] {error}");
+            let text = error.to_string();
+            console_error!("{}", access_log::event("error", &request_id, &text));
         }
+        refused = Some(error.code().as_str());
         Reply::error(&error)
     });
 
@@ -42,5 +51,21 @@ async fn fetch(
         Ok(edge) => edge.config.cors.response_headers(request_origin.as_deref()),
         Err(_) => Vec::new(),
     };
-    Ok(reply.into_response(&request_id, cors)?)
+    let status = reply.status;
+    let response = reply.into_response(&request_id, cors)?;
+    // The path only: the query never reaches the log.
+    let url = req.url();
+    let path_and_query = crate::forwarding::path_and_query(&url);
+    console_log!(
+        "{}",
+        access_log::request_line(&RequestLine {
+            request_id: &request_id,
+            method: &req.method(),
+            path: crate::forwarding::path_of(&path_and_query),
+            status,
+            duration_ms: js_sys::Date::now() - started,
+            error: refused,
+        })
+    );
+    Ok(response)
 }

@@ -13,6 +13,7 @@ use super::timing::{now_secs, within};
 use crate::auth::Identity;
 use crate::error::EdgeError;
 use crate::forwarding::{edge_headers, method_has_body, RETURNED_RESPONSE_HEADERS, SET_COOKIE};
+use crate::security::Surface;
 
 /// One request to the origin, before signing.
 pub struct OriginRequest<'a> {
@@ -107,5 +108,6 @@ pub fn into_reply(response: Response) -> Reply {
         status: response.status(),
         headers,
         body: Body::Stream(response.body()),
+        surface: Surface::Api,
     }
 }

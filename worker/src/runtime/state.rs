@@ -1,6 +1,6 @@
-//! Per-isolate state: the parsed configuration and the Redis client, built on first use.
+//! Per-isolate state: the parsed configuration, the Redis client and the key cache, built on first use.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
 
 use edgeauth_upstash::UpstashClient;
@@ -8,11 +8,14 @@ use wasm_bindgen::JsValue;
 use worker::Env;
 
 use crate::config::{self, Config, ConfigError, SettingError};
+use crate::key_cache::{KeyCache, RefetchPolicy};
 
 /// What every request needs, parsed once (public keys are not re-parsed per request).
 pub struct Edge {
     pub config: Config,
     pub redis: UpstashClient,
+    /// Verification keys; the isolate is single-threaded, and no borrow is held across I/O.
+    pub keys: RefCell<KeyCache>,
 }
 
 thread_local! {
@@ -46,7 +49,20 @@ fn build(env: &Env) -> Result<Edge, ConfigError> {
                 problem: format!("is unusable: {e}"),
             }])
         })?;
-    Ok(Edge { config, redis })
+    let source = &config.keys;
+    let keys = RefCell::new(KeyCache::new(
+        source.pinned.clone(),
+        RefetchPolicy {
+            from_origin: source.from_origin,
+            ttl_ms: source.ttl_secs * 1000,
+            min_interval_ms: source.min_refetch_secs * 1000,
+        },
+    ));
+    Ok(Edge {
+        config,
+        redis,
+        keys,
+    })
 }
 
 /// A text binding (`[vars]` or secret). Unquoted numbers in `[vars]` arrive as JS numbers, so

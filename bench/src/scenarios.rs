@@ -1,0 +1,705 @@
+//! The scenarios: what each one sends, what it measures, and its target.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use edgeauth_core::keys::SigningKey;
+use edgeauth_core::token::{issue_access_token, AccessGrant, TokenPolicy};
+use edgeauth_e2e::client::Session;
+use edgeauth_e2e::stack::BoxError;
+use edgeauth_e2e::{Api, Stack};
+use jwt_simple::prelude::Ed25519KeyPair;
+use serde_json::{json, Value};
+
+use crate::procfs::{bytes_read, group_cpu_seconds, status_kib};
+use crate::report::Report;
+use crate::wrk::{Load, Wrk, WrkResult};
+
+/// Connections for every concurrent scenario (the issue's figure).
+const CONNECTIONS: u32 = 32;
+/// wrk threads: the machine has two cores, shared with everything else
+/// (`EDGEAUTH_BENCH_WRK_THREADS` overrides).
+const THREADS: u32 = 2;
+
+/// Sequential refresh rotations.
+const SEQUENTIAL_REFRESHES: usize = 500;
+/// Fresh `workerd serve` starts per runtime for the start-up figure (median reported).
+const STARTS: usize = 3;
+
+fn wrk_threads() -> u32 {
+    std::env::var("EDGEAUTH_BENCH_WRK_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .filter(|t| (1..=CONNECTIONS).contains(t))
+        .unwrap_or(THREADS)
+}
+
+/// A load run together with the edge CPU it cost.
+struct Measured {
+    load: WrkResult,
+    /// Edge CPU milliseconds per completed request.
+    cpu_ms: f64,
+}
+
+pub struct Bench<'a> {
+    stack: &'a Stack,
+    runtime: &'a tokio::runtime::Runtime,
+    wrk: Wrk,
+    secs: Duration,
+    repo: PathBuf,
+    api: Api,
+    report: Report,
+}
+
+impl<'a> Bench<'a> {
+    pub fn new(
+        stack: &'a Stack,
+        runtime: &'a tokio::runtime::Runtime,
+        secs: Duration,
+        repo: PathBuf,
+    ) -> Result<Self, BoxError> {
+        Ok(Self {
+            stack,
+            runtime,
+            wrk: Wrk::new()?,
+            secs,
+            repo,
+            api: Api::new(&stack.edge),
+            report: Report::default(),
+        })
+    }
+
+    pub fn into_report(self) -> Report {
+        self.report
+    }
+
+    /// Runs every scenario, or those named in `only` (for quick iterations).
+    pub fn run_all(&mut self, with_wrangler: bool, only: &[String]) -> Result<(), BoxError> {
+        let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+        self.bundle()?;
+        let session = self.runtime.block_on(self.api.new_session())?;
+        self.warm_up(&session)?;
+        if wanted("hello") {
+            self.hello()?;
+        }
+        if wanted("rejections") {
+            self.rejections(&session)?;
+        }
+        if wanted("profile") {
+            self.profile(&session)?;
+        }
+        if with_wrangler && wanted("wrangler") {
+            self.profile_wrangler(&session)?;
+        }
+        if wanted("login") {
+            self.login(&session)?;
+        }
+        if wanted("refresh") {
+            self.refresh_sequential()?;
+            self.refresh_concurrent(&session)?;
+        }
+        if wanted("startup") {
+            self.startup()?;
+        }
+        Ok(())
+    }
+
+    fn log(&self, what: &str) {
+        eprintln!("bench: {what}");
+    }
+
+    fn load<'l>(&self, url: &'l str, script: &'l str, args: &'l [&'l str]) -> Load<'l> {
+        Load {
+            url,
+            script,
+            args,
+            connections: CONNECTIONS,
+            threads: wrk_threads(),
+            duration: self.secs,
+            timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// Runs a load and charges the CPU of the process group `pgid` to it.
+    fn measure(&self, load: &Load<'_>, pgid: u32) -> Result<Measured, BoxError> {
+        let before = group_cpu_seconds(pgid)?;
+        let result = self.wrk.run(load)?;
+        let after = group_cpu_seconds(pgid)?;
+        let cpu_ms = if result.requests > 0 {
+            (after - before) * 1000.0 / result.requests as f64
+        } else {
+            f64::NAN
+        };
+        Ok(Measured {
+            load: result,
+            cpu_ms,
+        })
+    }
+
+    fn pid(&self, name: &str) -> Result<u32, BoxError> {
+        self.stack
+            .pid(name)
+            .ok_or_else(|| format!("{name} is not running").into())
+    }
+
+    /// Total Redis commands so far, by command name (INFO itself excluded).
+    fn redis_commands(&self) -> Result<BTreeMap<String, u64>, BoxError> {
+        let info = self
+            .runtime
+            .block_on(self.stack.redis(&["INFO", "commandstats"]))?;
+        let text = info.as_str().ok_or("INFO did not answer a string")?;
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                let (name, stats) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = stats
+                    .split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse()
+                    .ok()?;
+                (name != "info").then(|| (name.to_owned(), calls))
+            })
+            .collect())
+    }
+
+    /// CPU seconds so far of the services behind the edge.
+    fn cpu_of_services(&self) -> Result<Vec<(&'static str, f64)>, BoxError> {
+        ["origin", "bridge", "redis-server"]
+            .into_iter()
+            .map(|name| Ok((name, group_cpu_seconds(self.pid(name)?)?)))
+            .collect()
+    }
+
+    fn bundle(&mut self) -> Result<(), BoxError> {
+        self.log("bundle size");
+        let build = std::env::var_os("EDGEAUTH_WORKER_BUILD")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.repo.join("worker/build"));
+        let wasm = build.join("index_bg.wasm");
+        let raw = std::fs::metadata(&wasm)?.len();
+        let output = std::process::Command::new("gzip")
+            .args(["-9", "-c"])
+            .arg(&wasm)
+            .output()?;
+        let gzip = output.stdout.len() as u64;
+        let js = std::fs::metadata(build.join("index.js"))?.len();
+        self.report.check(
+            "worker bundle (.wasm)",
+            format!(
+                "{} KB raw, {} KB gzip -9 (+ {} KB JS glue)",
+                kb(raw),
+                kb(gzip),
+                kb(js)
+            ),
+            "≤ 250 KB gzip",
+            gzip <= 250_000,
+        );
+        self.report.record(
+            "bundle",
+            json!({ "wasm_raw_bytes": raw, "wasm_gzip_bytes": gzip, "js_bytes": js }),
+        );
+        Ok(())
+    }
+
+    /// JIT tiers and connection pools settle before anything is measured.
+    fn warm_up(&self, session: &Session) -> Result<(), BoxError> {
+        self.log("warming up the edge");
+        let url = format!("{}/api/profile", self.stack.edge);
+        let mut load = self.load(&url, "get.lua", &[]);
+        load.duration = Duration::from_secs(3);
+        let args = [session.access.as_str()];
+        load.args = &args;
+        self.wrk.run(&load)?;
+        Ok(())
+    }
+
+    fn hello(&mut self) -> Result<(), BoxError> {
+        self.log("JavaScript hello world (the runtime's ceiling)");
+        let url = self.stack.hello.clone().ok_or("no hello-world worker")?;
+        let workerd = self.pid("workerd")?;
+        let m = self.measure(&self.load(&url, "get.lua", &[]), workerd)?;
+        self.report.info(
+            "JS hello world in the same workerd (ceiling)",
+            format!(
+                "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, {:.3} ms CPU/req",
+                m.load.rate(),
+                m.load.p50_ms,
+                m.load.p99_ms,
+                m.cpu_ms
+            ),
+        );
+        self.report.record("js_hello", measured_json(&m));
+        Ok(())
+    }
+
+    /// Tokens the edge must refuse, each at a different stage of verification.
+    fn rejections(&mut self, session: &Session) -> Result<(), BoxError> {
+        let policy = TokenPolicy::new(&self.stack.issuer, &self.stack.audience);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
+        let active = self.stack.signing_keys.active();
+        let grant = |now| AccessGrant {
+            user_id: &session.user_id,
+            session_id: "bench-session",
+            token_id: "bench-jti",
+            now,
+            session_expires_at: u64::MAX,
+        };
+        // Right kid and claims, signed by a key the edge does not know: fails the signature.
+        let forger = SigningKey::ed25519(active.kid(), Ed25519KeyPair::generate());
+        let forged = issue_access_token(&forger, &policy, &grant(now))?.token;
+        // Signed by the real key, expired an hour ago.
+        let expired = issue_access_token(active, &policy, &grant(now - 7_200))?.token;
+        // Algorithm confusion (HS256 with the real kid): refused on the header alone.
+        let header_only = {
+            let (_, rest) = session
+                .access
+                .split_once('.')
+                .ok_or("token has no header")?;
+            let header = format!(
+                r#"{{"alg":"HS256","typ":"at+jwt","kid":"{}"}}"#,
+                active.kid()
+            );
+            format!("{}.{rest}", B64.encode(header))
+        };
+        for (name, token) in [
+            ("forged", &forged),
+            ("expired", &expired),
+            ("HS256", &header_only),
+        ] {
+            let reply = self
+                .runtime
+                .block_on(self.api.get("/api/profile", Some(token)))?;
+            if reply.status != 401 {
+                return Err(format!(
+                    "{name} token: expected 401, got {} {}",
+                    reply.status, reply.text
+                )
+                .into());
+            }
+        }
+
+        let url = format!("{}/api/profile", self.stack.edge);
+        let workerd = self.pid("workerd")?;
+        let origin = self.pid("origin")?;
+        let mut figures = serde_json::Map::new();
+        let mut cpu = BTreeMap::new();
+        for (key, token) in [
+            ("alg_hs256", &header_only),
+            ("expired", &expired),
+            ("forged", &forged),
+        ] {
+            self.log(&format!("rejected token: {key}"));
+            let redis_before = self.redis_commands()?;
+            let origin_before = bytes_read(origin)?;
+            let args = [token.as_str()];
+            let m = self.measure(&self.load(&url, "get.lua", &args), workerd)?;
+            let redis_after = self.redis_commands()?;
+            let origin_read = bytes_read(origin)?.saturating_sub(origin_before);
+            let redis = delta_total(&redis_before, &redis_after);
+            cpu.insert(key, m.cpu_ms);
+            let mut value = measured_json(&m);
+            value["redis_commands"] = json!(redis);
+            value["origin_bytes_read"] = json!(origin_read);
+            // Every one was refused (401 checked above); a 2xx/3xx here would be a bypass.
+            value["answered_2xx_3xx"] = json!(m.load.requests.saturating_sub(m.load.status_errors));
+            if key == "forged" {
+                self.report.check(
+                    "forged token (bad signature): edge CPU",
+                    format!("{:.3} ms/req ({:.0} req/s)", m.cpu_ms, m.load.rate()),
+                    "≤ 0.35 ms",
+                    m.cpu_ms <= 0.35,
+                );
+                self.report.check(
+                    "forged token: Redis commands, origin bytes read",
+                    format!(
+                        "{redis} commands, {origin_read} bytes over {} requests",
+                        m.load.requests
+                    ),
+                    "0 and 0",
+                    redis == 0 && origin_read == 0 && m.load.status_errors == m.load.requests,
+                );
+            }
+            figures.insert(key.to_owned(), value);
+        }
+        // Forged minus header-only: the claims' decoding and checks, the key lookup and the
+        // signature check (an upper bound for the signature check itself).
+        let verification = cpu["forged"] - cpu["alg_hs256"];
+        self.report.check(
+            "signature verification (forged − HS256 header)",
+            format!("{verification:.3} ms"),
+            "≤ 0.2 ms",
+            verification <= 0.2,
+        );
+        self.report.info(
+            "refused on the header (HS256) / expired",
+            format!("{:.3} / {:.3} ms CPU/req", cpu["alg_hs256"], cpu["expired"]),
+        );
+        figures.insert("verification_cpu_ms".into(), json!(verification));
+        self.report.record("rejections", Value::Object(figures));
+        Ok(())
+    }
+
+    fn profile(&mut self, session: &Session) -> Result<(), BoxError> {
+        self.log("authenticated GET /api/profile through workerd");
+        let url = format!("{}/api/profile", self.stack.edge);
+        let args = [session.access.as_str()];
+        let before = self.redis_commands()?;
+        let others = self.cpu_of_services()?;
+        let wrk_before = children_cpu_seconds();
+        let m = self.measure(&self.load(&url, "get.lua", &args), self.pid("workerd")?)?;
+        let wrk_cpu = children_cpu_seconds() - wrk_before;
+        let others_after = self.cpu_of_services()?;
+        let after = self.redis_commands()?;
+        let n = m.load.requests.max(1) as f64;
+        let total = delta_total(&before, &after) as f64 / n;
+        let edge = delta_of(&before, &after, "hget") as f64 / n;
+        let errors = m.load.status_errors + m.load.socket_errors;
+        self.report.check(
+            "GET /api/profile, 32 conns (workerd)",
+            format!(
+                "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, {errors} errors",
+                m.load.rate(),
+                m.load.p50_ms,
+                m.load.p99_ms
+            ),
+            "≥ 1,000 req/s, p99 ≤ 50 ms",
+            m.load.rate() >= 1000.0 && m.load.p99_ms <= 50.0 && errors == 0,
+        );
+        self.report.check(
+            "edge CPU per authenticated request",
+            format!("{:.3} ms", m.cpu_ms),
+            "≤ 0.8 ms",
+            m.cpu_ms <= 0.8,
+        );
+        self.report.check(
+            "Redis commands per authenticated request",
+            format!("edge {edge:.2} (HGET); origin adds {:.2}", total - edge),
+            "edge: exactly 1",
+            (edge - 1.0).abs() < 0.01,
+        );
+        let mut value = measured_json(&m);
+        value["redis_commands_per_request"] = json!(total);
+        value["edge_redis_commands_per_request"] = json!(edge);
+        value["redis_commands_by_name"] = json!(delta_by_name(&before, &after));
+        let per_request = |seconds: f64| seconds * 1000.0 / n;
+        let mut cpu = serde_json::Map::new();
+        cpu.insert("edge (workerd)".into(), json!(m.cpu_ms));
+        for ((name, before), (_, after)) in others.iter().zip(&others_after) {
+            cpu.insert((*name).into(), json!(per_request(after - before)));
+        }
+        cpu.insert("wrk".into(), json!(per_request(wrk_cpu)));
+        let total: f64 = cpu.values().filter_map(Value::as_f64).sum();
+        self.report.info(
+            "CPU ms per authenticated request, by process",
+            cpu.iter()
+                .map(|(k, v)| format!("{k} {:.2}", v.as_f64().unwrap_or(0.0)))
+                .collect::<Vec<_>>()
+                .join(", ")
+                + &format!(" = {total:.2} ms on 2 cores"),
+        );
+        value["cpu_ms_per_request_by_process"] = Value::Object(cpu);
+        self.report.record("profile_workerd", value);
+        Ok(())
+    }
+
+    fn profile_wrangler(&mut self, session: &Session) -> Result<(), BoxError> {
+        self.log("authenticated GET /api/profile through wrangler dev (for comparison)");
+        let edge = self.stack.start_wrangler_edge()?;
+        let url = format!("{edge}/api/profile");
+        let args = [session.access.as_str()];
+        let pgid = self.pid("wrangler-extra")?;
+        let mut warm = self.load(&url, "get.lua", &args);
+        warm.duration = Duration::from_secs(2);
+        self.wrk.run(&warm)?;
+        let m = self.measure(&self.load(&url, "get.lua", &args), pgid);
+        self.stack.stop_process("wrangler-extra")?;
+        let m = m?;
+        self.report.info(
+            "GET /api/profile, 32 conns (wrangler dev)",
+            format!(
+                "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, {:.3} ms CPU/req (node + 2 workerd)",
+                m.load.rate(),
+                m.load.p50_ms,
+                m.load.p99_ms,
+                m.cpu_ms
+            ),
+        );
+        self.report
+            .record("profile_wrangler_dev", measured_json(&m));
+        Ok(())
+    }
+
+    fn login(&mut self, session: &Session) -> Result<(), BoxError> {
+        self.log("login, 32 connections");
+        let url = format!("{}/api/login", self.stack.edge);
+        let body =
+            json!({ "email": session.user.email, "password": session.user.password }).to_string();
+        let args = [body.as_str()];
+        let mut load = self.load(&url, "post_json.lua", &args);
+        load.duration = self.secs + Duration::from_secs(4);
+        let origin = self.pid("origin")?;
+        let hwm_before = status_kib(origin, "VmHWM")? as f64 / 1024.0;
+        let m = self.measure(&load, self.pid("workerd")?)?;
+        let hwm_mib = status_kib(origin, "VmHWM")? as f64 / 1024.0;
+        let rss_after = status_kib(origin, "VmRSS")? as f64 / 1024.0;
+        let threads = status_kib_or_count(origin, "Threads");
+        let errors = m.load.status_errors + m.load.socket_errors;
+        // Only successful logins count toward the rate.
+        let rate = (m.load.requests.saturating_sub(m.load.status_errors)) as f64
+            / m.load.seconds.max(1e-9);
+        self.report.check(
+            "login, 32 conns (argon2id m=19 MiB, t=2)",
+            format!(
+                "{rate:.1} logins/s, p50 {:.0} ms, p99 {:.0} ms, {errors} errors",
+                m.load.p50_ms, m.load.p99_ms
+            ),
+            "≥ 40/s, p99 ≤ 1.5 s",
+            rate >= 40.0 && m.load.p99_ms <= 1500.0 && errors == 0,
+        );
+        self.report.check(
+            "origin peak RSS (VmHWM, whole run so far)",
+            format!("{hwm_mib:.0} MiB"),
+            "≤ 256 MiB",
+            hwm_mib <= 256.0,
+        );
+        let mut value = measured_json(&m);
+        value["logins_per_second"] = json!(rate);
+        value["origin_vm_hwm_mib"] = json!(hwm_mib);
+        value["origin_vm_hwm_before_mib"] = json!(hwm_before);
+        value["origin_vm_rss_after_mib"] = json!(rss_after);
+        value["origin_threads"] = json!(threads);
+        self.report.record("login", value);
+        Ok(())
+    }
+
+    fn refresh_sequential(&mut self) -> Result<(), BoxError> {
+        self.log("500 sequential refresh rotations");
+        let session = self.runtime.block_on(self.api.new_session())?;
+        let api = &self.api;
+        let (latencies, elapsed) = self.runtime.block_on(async {
+            let mut token = session.refresh.clone();
+            let mut latencies = Vec::with_capacity(SEQUENTIAL_REFRESHES);
+            let start = Instant::now();
+            for i in 0..SEQUENTIAL_REFRESHES {
+                let t0 = Instant::now();
+                let reply = api.refresh(&token).await?;
+                latencies.push(t0.elapsed());
+                if reply.status != 200 {
+                    return Err::<_, BoxError>(
+                        format!("rotation {i}: {} {}", reply.status, reply.text).into(),
+                    );
+                }
+                token = reply.body["refresh_token"]
+                    .as_str()
+                    .ok_or("no refresh_token in the reply")?
+                    .to_owned();
+            }
+            Ok((latencies, start.elapsed()))
+        })?;
+        let rate = SEQUENTIAL_REFRESHES as f64 / elapsed.as_secs_f64();
+        let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
+        self.report.check(
+            "refresh, 500 sequential rotations",
+            format!("{rate:.0}/s, p50 {p50:.1} ms, p99 {p99:.1} ms"),
+            "≥ 400/s, p99 ≤ 10 ms",
+            rate >= 400.0 && p99 <= 10.0,
+        );
+        self.report.record(
+            "refresh_sequential",
+            json!({ "rotations": SEQUENTIAL_REFRESHES, "per_second": rate, "p50_ms": p50, "p99_ms": p99,
+                    "max_ms": percentile(&latencies, 100.0) }),
+        );
+        Ok(())
+    }
+
+    fn refresh_concurrent(&mut self, session: &Session) -> Result<(), BoxError> {
+        self.log("concurrent refresh rotations of 32 sessions");
+        // One spare per wrk thread (see refresh_chains.lua).
+        let sessions = CONNECTIONS + wrk_threads();
+        let tokens = self.runtime.block_on(async {
+            let logins = (0..sessions).map(|_| self.api.sign_in(&session.user));
+            futures_util::future::try_join_all(logins).await
+        })?;
+        let file = self.wrk.dir().join("refresh-tokens.txt");
+        let lines: Vec<&str> = tokens.iter().map(|s| s.refresh.as_str()).collect();
+        std::fs::write(&file, lines.join("\n") + "\n")?;
+        let url = format!("{}/api/refresh", self.stack.edge);
+        let path = file.to_string_lossy().into_owned();
+        let threads = wrk_threads().to_string();
+        let args = [path.as_str(), threads.as_str()];
+        let m = self.measure(
+            &self.load(&url, "refresh_chains.lua", &args),
+            self.pid("workerd")?,
+        )?;
+        let errors = m.load.status_errors + m.load.socket_errors;
+        self.report.check(
+            "refresh, 32 sessions rotating concurrently",
+            format!(
+                "{:.0}/s, p50 {:.1} ms, p99 {:.1} ms, {errors} errors",
+                m.load.rate(),
+                m.load.p50_ms,
+                m.load.p99_ms
+            ),
+            "≥ 1,000/s, no errors",
+            m.load.rate() >= 1000.0 && errors == 0,
+        );
+        self.report.record("refresh_concurrent", measured_json(&m));
+        Ok(())
+    }
+
+    /// Fresh `workerd serve` processes: time from spawn to the first answer, for the Rust edge
+    /// (a 404 from the worker, which builds its configuration on that first request) and for
+    /// the JavaScript hello world.
+    fn startup(&mut self) -> Result<(), BoxError> {
+        self.log("isolate start-up");
+        let mut edge = Vec::new();
+        let mut hello = Vec::new();
+        for i in 0..STARTS {
+            for (with_edge, samples) in [(true, &mut edge), (false, &mut hello)] {
+                let port = free_port()?;
+                let command = if with_edge {
+                    self.stack.workerd_command(Some(port), None)?
+                } else {
+                    self.stack.workerd_command(None, Some(port))?
+                };
+                let name = format!("workerd-start-{i}-{with_edge}");
+                let start = Instant::now();
+                self.stack.launch(&name, command)?;
+                let answered = first_answer(port, Duration::from_secs(30));
+                let elapsed = start.elapsed();
+                self.stack.stop_process(&name)?;
+                answered?;
+                samples.push(elapsed);
+            }
+        }
+        let (edge_ms, hello_ms) = (percentile(&edge, 50.0), percentile(&hello, 50.0));
+        self.report.info(
+            "isolate start-up: spawn → first response (median of 3)",
+            format!(
+                "Rust edge {edge_ms:.0} ms vs JS hello {hello_ms:.0} ms (worker's share ≈ {:.0} ms)",
+                edge_ms - hello_ms
+            ),
+        );
+        self.report.record(
+            "startup",
+            json!({ "edge_ms": edge_ms, "js_hello_ms": hello_ms, "worker_share_ms": edge_ms - hello_ms }),
+        );
+        Ok(())
+    }
+}
+
+/// A plain number field of `/proc/<pid>/status` (such as `Threads`), 0 if unreadable.
+fn status_kib_or_count(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                l.strip_prefix(field)?
+                    .strip_prefix(':')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+        })
+        .unwrap_or(0)
+}
+
+/// User + system CPU seconds of this process's finished children (wrk runs).
+fn children_cpu_seconds() -> f64 {
+    // SAFETY: getrusage only writes into the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
+        return 0.0;
+    }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+fn measured_json(m: &Measured) -> Value {
+    json!({
+        "requests": m.load.requests,
+        "seconds": m.load.seconds,
+        "per_second": m.load.rate(),
+        "p50_ms": m.load.p50_ms,
+        "p90_ms": m.load.p90_ms,
+        "p99_ms": m.load.p99_ms,
+        "max_ms": m.load.max_ms,
+        "status_errors": m.load.status_errors,
+        "socket_errors": m.load.socket_errors,
+        "edge_cpu_ms_per_request": m.cpu_ms,
+    })
+}
+
+fn delta_total(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> u64 {
+    after
+        .iter()
+        .map(|(name, calls)| calls.saturating_sub(before.get(name).copied().unwrap_or(0)))
+        .sum()
+}
+
+fn delta_of(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, name: &str) -> u64 {
+    after
+        .get(name)
+        .copied()
+        .unwrap_or(0)
+        .saturating_sub(before.get(name).copied().unwrap_or(0))
+}
+
+fn delta_by_name(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .keys()
+        .map(|name| (name.clone(), delta_of(before, after, name)))
+        .filter(|(_, n)| *n > 0)
+        .collect()
+}
+
+/// The `p`th percentile (nearest rank) in milliseconds.
+fn percentile(samples: &[Duration], p: f64) -> f64 {
+    let mut sorted: Vec<Duration> = samples.to_vec();
+    sorted.sort_unstable();
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
+}
+
+fn kb(bytes: u64) -> String {
+    format!("{:.0}", bytes as f64 / 1000.0)
+}
+
+fn free_port() -> Result<u16, BoxError> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Polls until something on `port` answers an HTTP request (any status).
+fn first_answer(port: u16, limit: Duration) -> Result<(), BoxError> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let request =
+                "GET /__bench_startup HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n";
+            if stream.write_all(request.as_bytes()).is_ok() {
+                let mut head = [0u8; 12];
+                if stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 ") {
+                    return Ok(());
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Err(format!("nothing answered on port {port} within {limit:?}").into())
+}

@@ -1,0 +1,170 @@
+//! A production-like `workerd serve` configuration for the edge: no dev proxy, no inspector.
+//!
+//! `wrangler dev` puts a second workerd (its local proxy) in front of the worker, which costs
+//! several times the worker's own CPU; Cloudflare runs the worker directly. This builds the
+//! Cap'n Proto config that does the same locally: the worker's modules from `worker/build`,
+//! its `[vars]` and secrets as text bindings, outbound network to local addresses allowed, and
+//! optionally a trivial JavaScript hello-world worker in the same process (the runtime's ceiling).
+
+use std::fmt::Write as _;
+
+use crate::stack::BoxError;
+
+/// The JavaScript hello-world worker (the runtime's own ceiling in benchmarks).
+pub const HELLO_WORKER_JS: &str =
+    "export default { fetch() { return new Response('hello', { headers: { 'content-type': 'text/plain' } }); } };\n";
+
+/// What goes into one `workerd serve` configuration. Module paths are relative to the directory
+/// of the configuration file (workerd refuses absolute `embed` paths).
+pub struct WorkerdConfig<'a> {
+    /// Directory holding the worker's `index.js` and `index_bg.wasm`.
+    pub build_dir: &'a str,
+    pub compatibility_date: &'a str,
+    /// The edge's address, `127.0.0.1:<port>`.
+    pub edge_address: Option<&'a str>,
+    /// Text bindings: `[vars]` and secrets.
+    pub bindings: &'a [(String, String)],
+    /// Where the hello-world worker listens (and the path of its module), if wanted.
+    pub hello: Option<(&'a str, &'a str)>,
+    /// Flags for V8, e.g. `--perf-basic-prof` to let `perf` name JIT-compiled Wasm functions.
+    pub v8_flags: &'a [String],
+}
+
+impl WorkerdConfig<'_> {
+    /// The Cap'n Proto text of the configuration (`const config`).
+    pub fn to_capnp(&self) -> String {
+        let mut services = Vec::new();
+        let mut sockets = Vec::new();
+        let mut workers = String::new();
+        if let Some(address) = self.edge_address {
+            services.push(r#"(name = "edge", worker = .edgeWorker)"#.to_owned());
+            sockets.push(format!(
+                r#"(name = "edge", address = {}, http = (), service = "edge")"#,
+                quote(address)
+            ));
+            let mut bindings = String::new();
+            for (name, value) in self.bindings {
+                let _ = write!(
+                    bindings,
+                    "\n    (name = {}, text = {}),",
+                    quote(name),
+                    quote(value)
+                );
+            }
+            let _ = write!(
+                workers,
+                r#"
+const edgeWorker :Workerd.Worker = (
+  modules = [
+    (name = "index.js", esModule = embed {js}),
+    (name = "index_bg.wasm", wasm = embed {wasm}),
+  ],
+  compatibilityDate = {date},
+  bindings = [{bindings}
+  ],
+  globalOutbound = "internet",
+);
+"#,
+                js = quote(&format!("{}/index.js", self.build_dir)),
+                wasm = quote(&format!("{}/index_bg.wasm", self.build_dir)),
+                date = quote(self.compatibility_date),
+            );
+        }
+        if let Some((address, module)) = self.hello {
+            services.push(r#"(name = "hello", worker = .helloWorker)"#.to_owned());
+            sockets.push(format!(
+                r#"(name = "hello", address = {}, http = (), service = "hello")"#,
+                quote(address)
+            ));
+            let _ = write!(
+                workers,
+                r#"
+const helloWorker :Workerd.Worker = (
+  modules = [(name = "hello.js", esModule = embed {module})],
+  compatibilityDate = {date},
+);
+"#,
+                module = quote(module),
+                date = quote(self.compatibility_date),
+            );
+        }
+        // The default outbound only allows public addresses; origin and bridge are local.
+        services.push(
+            r#"(name = "internet", network = (allow = ["public", "private", "local"]))"#.to_owned(),
+        );
+        let v8_flags: Vec<String> = self.v8_flags.iter().map(|f| quote(f)).collect();
+        format!(
+            "using Workerd = import \"/workerd/workerd.capnp\";\n\n\
+             const config :Workerd.Config = (\n  services = [\n    {}\n  ],\n  sockets = [\n    {}\n  ],\n  v8Flags = [{}],\n);\n{workers}",
+            services.join(",\n    "),
+            sockets.join(",\n    "),
+            v8_flags.join(", "),
+        )
+    }
+}
+
+/// The `[vars]` of a `wrangler.toml` and its `compatibility_date`. Only the subset the project
+/// uses: `NAME = "string"` (or a bare number/boolean) per line.
+pub fn wrangler_settings(toml: &str) -> Result<(String, Vec<(String, String)>), BoxError> {
+    let mut date = None;
+    let mut vars = Vec::new();
+    let mut section = String::new();
+    for (number, line) in toml.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with('[') {
+            section = line
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_owned();
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let (key, value) = (key.trim(), value.trim());
+        match section.as_str() {
+            "" if key == "compatibility_date" => date = Some(unquote(value, number)?),
+            "vars" => vars.push((key.to_owned(), unquote(value, number)?)),
+            _ => {}
+        }
+    }
+    let date = date.ok_or("wrangler.toml has no compatibility_date")?;
+    Ok((date, vars))
+}
+
+fn unquote(value: &str, line: usize) -> Result<String, BoxError> {
+    match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        Some(inner) if !inner.contains(['"', '\\']) => Ok(inner.to_owned()),
+        Some(_) => {
+            Err(format!("wrangler.toml line {}: escapes are not supported", line + 1).into())
+        }
+        None if !value.is_empty()
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-') =>
+        {
+            Ok(value.to_owned())
+        }
+        None => Err(format!("wrangler.toml line {}: unsupported value {value}", line + 1).into()),
+    }
+}
+
+/// A Cap'n Proto text literal.
+fn quote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
