@@ -175,6 +175,15 @@ pub fn verify_access_token(
         VerificationKey::Es256(k) => k.verify_token(token, Some(options)),
     }
     .map_err(|e| TokenRejection::Rejected(e.to_string()))?;
+    required_claims(claims, kid)
+}
+
+/// The claims every access token must carry, taken out of verified claims. Shared by both
+/// verification paths (jwt-simple here, the split path in `token_split`).
+pub(crate) fn required_claims(
+    claims: JWTClaims<SessionClaim>,
+    kid: &str,
+) -> Result<VerifiedAccessToken, TokenRejection> {
     let expires_at = claims
         .expires_at
         .ok_or(TokenRejection::MissingClaim("exp"))?;

@@ -201,37 +201,13 @@ fn check_claims(
     if claims.issuer.as_deref() != Some(policy.issuer.as_str()) {
         return Err(rejected("wrong or missing issuer"));
     }
-    let audience_ok = claims.audiences.is_some_and(|audiences| {
+    let audience_ok = claims.audiences.as_ref().is_some_and(|audiences| {
         audiences.contains(&std::collections::HashSet::from([policy.audience.clone()]))
     });
     if !audience_ok {
         return Err(rejected("wrong or missing audience"));
     }
-    let expires_at = claims
-        .expires_at
-        .ok_or(TokenRejection::MissingClaim("exp"))?;
-    let issued_at = claims
-        .issued_at
-        .ok_or(TokenRejection::MissingClaim("iat"))?;
-    let user_id = claims
-        .subject
-        .filter(|s| !s.is_empty())
-        .ok_or(TokenRejection::MissingClaim("sub"))?;
-    let token_id = claims
-        .jwt_id
-        .filter(|s| !s.is_empty())
-        .ok_or(TokenRejection::MissingClaim("jti"))?;
-    if claims.custom.sid.is_empty() {
-        return Err(TokenRejection::MissingClaim("sid"));
-    }
-    Ok(VerifiedAccessToken {
-        user_id,
-        session_id: claims.custom.sid,
-        token_id,
-        issued_at: issued_at.as_secs(),
-        expires_at: expires_at.as_secs(),
-        kid: kid.to_owned(),
-    })
+    crate::token::required_claims(claims, kid)
 }
 
 /// The public key in the form WebCrypto's `importKey("raw", …)` takes: 32 bytes for Ed25519,
