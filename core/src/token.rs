@@ -211,69 +211,6 @@ pub(crate) fn required_claims(
     })
 }
 
-/// Checks everything about a token that needs no key — size, shape, `alg` allow-list, `typ`,
-/// and the *unverified* `iss`, `aud`, `exp` and `nbf` — and returns its `kid`. A token that
-/// fails here fails [`verify_access_token`] too, so the edge only looks for an unknown `kid`
-/// (fetching the origin's keys) on behalf of tokens that could be genuine.
-pub fn inspect_unverified(
-    policy: &TokenPolicy,
-    token: &str,
-    now: u64,
-) -> Result<String, TokenRejection> {
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    use base64::Engine;
-
-    if token.len() > MAX_TOKEN_BYTES {
-        return Err(TokenRejection::Oversized);
-    }
-    let mut parts = token.split('.');
-    let (Some(_), Some(payload), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(TokenRejection::Malformed);
-    };
-    let metadata = Token::decode_metadata(token).map_err(|_| TokenRejection::Malformed)?;
-    Algorithm::parse(metadata.algorithm())
-        .filter(|alg| policy.allowed_algorithms.contains(alg))
-        .ok_or_else(|| TokenRejection::Algorithm(metadata.algorithm().to_owned()))?;
-    if metadata.signature_type() != Some(ACCESS_TOKEN_TYPE) {
-        return Err(TokenRejection::Rejected("not an access token (typ)".into()));
-    }
-    let kid = metadata
-        .key_id()
-        .ok_or(TokenRejection::UnknownKey)?
-        .to_owned();
-    let claims: serde_json::Value = URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or(TokenRejection::Malformed)?;
-    let rejected = |what: &str| TokenRejection::Rejected(format!("unverified {what}"));
-    if claims["iss"].as_str() != Some(policy.issuer.as_str()) {
-        return Err(rejected("iss"));
-    }
-    let audience_ok = match &claims["aud"] {
-        serde_json::Value::String(aud) => *aud == policy.audience,
-        serde_json::Value::Array(auds) => auds.iter().any(|a| *a == *policy.audience),
-        _ => false,
-    };
-    if !audience_ok {
-        return Err(rejected("aud"));
-    }
-    let exp = claims["exp"]
-        .as_u64()
-        .ok_or(TokenRejection::MissingClaim("exp"))?;
-    if exp.saturating_add(policy.leeway_secs) <= now {
-        return Err(rejected("exp"));
-    }
-    if let Some(nbf) = claims["nbf"].as_u64() {
-        if nbf > now.saturating_add(policy.leeway_secs) {
-            return Err(rejected("nbf"));
-        }
-    }
-    Ok(kid)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,48 +336,6 @@ mod tests {
         );
         for junk in ["", "a.b", "a.b.c", "....", "é.é.é"] {
             assert!(verify_access_token(&keys, &p, junk, NOW).is_err(), "{junk}");
-        }
-    }
-
-    #[test]
-    fn inspection_without_the_key_returns_the_kid_of_plausible_tokens() {
-        let ring = test_ring();
-        let p = policy();
-        let token = issue_access_token(ring.active(), &p, &grant(NOW))
-            .unwrap()
-            .token;
-        assert_eq!(inspect_unverified(&p, &token, NOW + 1).unwrap(), "ed-1");
-        // A token the key check would refuse anyway is refused here, before any key lookup.
-        assert!(inspect_unverified(&p, &token, NOW + 900 + 31).is_err());
-        assert!(inspect_unverified(&p, &token, NOW - 31).is_err());
-        let mut other = policy();
-        other.issuer = "https://other".into();
-        assert!(inspect_unverified(&other, &token, NOW).is_err());
-        let mut other = policy();
-        other.audience = "other".into();
-        assert!(inspect_unverified(&other, &token, NOW).is_err());
-        let mut eddsa_off = policy();
-        eddsa_off.allowed_algorithms = vec![Algorithm::ES256];
-        assert!(matches!(
-            inspect_unverified(&eddsa_off, &token, NOW),
-            Err(TokenRejection::Algorithm(_))
-        ));
-        let parts: Vec<&str> = token.split('.').collect();
-        let with_header = |h: &str| format!("{}.{}.{}", B64.encode(h), parts[1], parts[2]);
-        for header in [
-            r#"{"alg":"EdDSA","typ":"JWT","kid":"ed-1"}"#,
-            r#"{"alg":"EdDSA","typ":"at+jwt"}"#,
-            r#"{"alg":"none","typ":"at+jwt","kid":"ed-1"}"#,
-        ] {
-            assert!(
-                inspect_unverified(&p, &with_header(header), NOW).is_err(),
-                "{header}"
-            );
-        }
-        let unknown = with_header(r#"{"alg":"EdDSA","typ":"at+jwt","kid":"brand-new"}"#);
-        assert_eq!(inspect_unverified(&p, &unknown, NOW).unwrap(), "brand-new");
-        for junk in ["", "a.b", "a.b.c", "a.b.c.d", "é.é.é"] {
-            assert!(inspect_unverified(&p, junk, NOW).is_err(), "{junk}");
         }
     }
 }
