@@ -143,7 +143,7 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Var,
         default: Some("10000"),
         unit: "milliseconds",
-        meaning: "Longest wait for the origin's response headers (1–60000); then 503 `service_unavailable`. `/healthz` and JWKS fetches wait at most 2000 ms.",
+        meaning: "Longest the origin may take to answer, body included (1–60000); then 503 `service_unavailable`, or a cut-off body if it stalls mid-stream. `/healthz` and JWKS fetches wait at most 2000 ms.",
     },
     Setting {
         name: MAX_BODY_BYTES,

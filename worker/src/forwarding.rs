@@ -48,6 +48,48 @@ pub fn forward_request_header(name: &str) -> bool {
             .any(|h| h.eq_ignore_ascii_case(name))
 }
 
+/// The client request headers the edge reads, gathered in one pass over the runtime's header list
+/// (each `Headers.get` would be a separate call out of Wasm).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ClientHeaders {
+    pub authorization: Option<String>,
+    pub cookie: Option<String>,
+    pub origin: Option<String>,
+    pub sec_fetch_site: Option<String>,
+    pub cf_connecting_ip: Option<String>,
+    pub access_control_request_method: Option<String>,
+    /// The headers passed on to the origin ([`forward_request_header`]), in arrival order.
+    pub forwarded: Vec<(String, String)>,
+}
+
+impl ClientHeaders {
+    /// From `(name, value)` pairs as the runtime iterates them: names lower-case, repeated
+    /// headers already joined (the Fetch standard's `Headers` iterator does both).
+    pub fn collect(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut headers = Self::default();
+        for (name, value) in pairs {
+            let slot = match name.as_str() {
+                "authorization" => Some(&mut headers.authorization),
+                "cookie" => Some(&mut headers.cookie),
+                "origin" => Some(&mut headers.origin),
+                "sec-fetch-site" => Some(&mut headers.sec_fetch_site),
+                "cf-connecting-ip" => Some(&mut headers.cf_connecting_ip),
+                "access-control-request-method" => Some(&mut headers.access_control_request_method),
+                _ => None,
+            };
+            if forward_request_header(&name) {
+                if let Some(slot) = slot {
+                    *slot = Some(value.clone());
+                }
+                headers.forwarded.push((name, value));
+            } else if let Some(slot) = slot {
+                *slot = Some(value);
+            }
+        }
+        headers
+    }
+}
+
 /// The client address from `CF-Connecting-IP` (set by Cloudflare, and by wrangler dev locally),
 /// or `"unknown"` when absent or not shaped like an IPv4/IPv6 address.
 pub fn client_ip(cf_connecting_ip: Option<&str>) -> String {
@@ -126,6 +168,46 @@ pub fn edge_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn one_pass_reads_what_the_edge_needs_and_forwards_only_the_allowed() {
+        let headers = ClientHeaders::collect(pairs(&[
+            ("accept", "application/json"),
+            ("authorization", "Bearer abc"),
+            ("cf-connecting-ip", "203.0.113.7"),
+            ("cookie", "__Host-edgeauth_refresh=x"),
+            ("origin", "https://app.example"),
+            ("sec-fetch-site", "same-origin"),
+            ("x-edgeauth-user-id", "spoofed"),
+            ("connection", "keep-alive"),
+        ]));
+        assert_eq!(headers.authorization.as_deref(), Some("Bearer abc"));
+        assert_eq!(headers.cf_connecting_ip.as_deref(), Some("203.0.113.7"));
+        assert_eq!(headers.cookie.as_deref(), Some("__Host-edgeauth_refresh=x"));
+        assert_eq!(headers.origin.as_deref(), Some("https://app.example"));
+        assert_eq!(headers.sec_fetch_site.as_deref(), Some("same-origin"));
+        assert_eq!(headers.access_control_request_method, None);
+        assert_eq!(
+            headers.forwarded,
+            pairs(&[
+                ("accept", "application/json"),
+                ("cookie", "__Host-edgeauth_refresh=x"),
+                ("origin", "https://app.example"),
+                ("sec-fetch-site", "same-origin"),
+            ])
+        );
+    }
+
+    #[test]
+    fn one_pass_of_nothing_is_nothing() {
+        assert_eq!(ClientHeaders::collect(Vec::new()), ClientHeaders::default());
+    }
     use edgeauth_core::edge_signature::verify;
 
     #[test]

@@ -15,7 +15,7 @@ use super::webcrypto;
 use crate::auth::{confirm_session, decode_bearer, Identity};
 use crate::csrf::{self, RequestFacts};
 use crate::error::EdgeError;
-use crate::forwarding::{client_ip, forward_request_header, origin_of, path_and_query, path_of};
+use crate::forwarding::{client_ip, origin_of, path_and_query, path_of, ClientHeaders};
 use crate::health::health_response;
 use crate::routes::{allow_header, classify, Access, Handling, RouteError};
 use crate::security::Surface;
@@ -27,16 +27,16 @@ pub async fn handle(
     edge: &Edge,
     env: &Env,
     req: &Request,
+    headers: ClientHeaders,
     request_id: &str,
 ) -> Result<Reply, EdgeError> {
     let method = req.method();
     let url = req.url();
     let path_and_query = path_and_query(&url);
     let path = path_of(&path_and_query);
-    let header = |name: &str| req.headers().get(name).ok().flatten();
 
-    if method == "OPTIONS" && header("access-control-request-method").is_some() {
-        return preflight(edge, path, header("origin"));
+    if method == "OPTIONS" && headers.access_control_request_method.is_some() {
+        return preflight(edge, path, headers.origin);
     }
     let handling = classify(&method, path).map_err(|e| match e {
         RouteError::NotFound => EdgeError::NotFound,
@@ -48,45 +48,29 @@ pub async fn handle(
         Handling::Forward(access) => access,
     };
 
-    let authorization = header("authorization");
     let needs_identity = match access {
         Access::Anonymous => false,
         Access::Bearer => true,
-        Access::BearerIfPresent => authorization.is_some(),
+        Access::BearerIfPresent => headers.authorization.is_some(),
     };
     let identity = if needs_identity {
-        Some(authenticate(edge, authorization.as_deref(), request_id).await?)
+        Some(authenticate(edge, headers.authorization.as_deref(), request_id).await?)
     } else {
         None
     };
     let body = read_body(req, edge.config.max_body_bytes).await?;
-    let cookie = header("cookie");
-    let origin = header("origin");
-    let sec_fetch_site = header("sec-fetch-site");
     let facts = RequestFacts {
         method: &method,
         path,
-        cookie: cookie.as_deref(),
+        cookie: headers.cookie.as_deref(),
         bearer_verified: identity.is_some(),
         body: &body,
-        origin: origin.as_deref(),
-        sec_fetch_site: sec_fetch_site.as_deref(),
+        origin: headers.origin.as_deref(),
+        sec_fetch_site: headers.sec_fetch_site.as_deref(),
     };
     csrf::check(&facts, &origin_of(&url), &edge.config.cors)?;
 
-    let client_headers = js_sys::try_iter(&req.headers())
-        .ok()
-        .flatten()
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| {
-            let pair: js_sys::Array = entry.ok()?.into();
-            let name = pair.get(0).as_string()?;
-            let value = pair.get(1).as_string()?;
-            forward_request_header(&name).then_some((name, value))
-        })
-        .collect();
-    let client_ip = client_ip(header("cf-connecting-ip").as_deref());
+    let client_ip = client_ip(headers.cf_connecting_ip.as_deref());
     let request = OriginRequest {
         method: &method,
         path_and_query: &path_and_query,
@@ -94,7 +78,7 @@ pub async fn handle(
         request_id,
         client_ip: &client_ip,
         body: &body,
-        client_headers,
+        client_headers: headers.forwarded,
     };
     let response = origin::send(edge, &request, edge.config.origin_timeout_ms).await?;
     Ok(origin::into_reply(response))
@@ -116,8 +100,7 @@ async fn authenticate(
     let token = unverified
         .accept(valid)
         .map_err(|rejection| EdgeError::invalid_token(rejection.to_string()))?;
-    let owner =
-        redis::session_owner(&edge.redis, &token.session_id, config.redis_timeout_ms).await?;
+    let owner = redis::session_owner(&edge.redis, &token.session_id).await?;
     confirm_session(token, owner.as_deref())
 }
 
@@ -141,11 +124,7 @@ async fn health(edge: &Edge, request_id: &str) -> Reply {
             Err(e) => Err(e.to_string()),
         }
     };
-    let (redis, origin) = join(
-        redis::ping(&edge.redis, config.redis_timeout_ms),
-        probe_origin,
-    )
-    .await;
+    let (redis, origin) = join(redis::ping(&edge.redis), probe_origin).await;
     for problem in [&redis, &origin]
         .into_iter()
         .filter_map(|r| r.as_ref().err())

@@ -8,7 +8,6 @@ use wasm_bindgen::JsCast;
 
 use super::origin::{self, OriginRequest};
 use super::state::Edge;
-use super::timing::within;
 use crate::access_log;
 use crate::key_cache::Plan;
 
@@ -75,9 +74,9 @@ async fn fetch(edge: &Edge, request_id: &str) -> Result<VerificationKeys, String
     let text = response
         .text()
         .map_err(|e| format!("reading the body: {e:?}"))?;
-    let text = within(timeout, js_sys::futures::JsFuture::from(text))
+    // The request's timeout signal bounds the body too.
+    let text = js_sys::futures::JsFuture::from(text)
         .await
-        .ok_or("the body did not arrive in time")?
         .map_err(|e| format!("reading the body: {e:?}"))?;
     let text = text
         .dyn_into::<js_sys::JsString>()

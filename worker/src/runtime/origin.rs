@@ -3,13 +3,11 @@
 use edgeauth_core::edge_signature::SignedRequest;
 use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{
-    AbortController, Headers, RequestInit, RequestRedirect, Response, WorkerGlobalScope,
-};
+use web_sys::{AbortSignal, Headers, RequestInit, RequestRedirect, Response, WorkerGlobalScope};
 
 use super::http::{Body, Reply};
 use super::state::Edge;
-use super::timing::{now_secs, within};
+use super::timing::now_secs;
 use crate::auth::Identity;
 use crate::error::EdgeError;
 use crate::forwarding::{edge_headers, method_has_body, RETURNED_RESPONSE_HEADERS, SET_COOKIE};
@@ -27,7 +25,9 @@ pub struct OriginRequest<'a> {
     pub client_headers: Vec<(String, String)>,
 }
 
-/// Signs and sends the request; waits at most `timeout_ms` for the response headers.
+/// Signs and sends the request. `timeout_ms` bounds the whole exchange, body included: the
+/// runtime aborts the fetch when `AbortSignal.timeout` fires (a native timer, cheaper than racing
+/// a Rust future against `setTimeout`), so a stalled origin ends as a 503, never a hang.
 pub async fn send(
     edge: &Edge,
     request: &OriginRequest<'_>,
@@ -59,12 +59,11 @@ pub async fn send(
     for (name, value) in edge_headers(&edge.config.edge_secret, &signed) {
         headers.set(name, &value).map_err(internal)?;
     }
-    let abort = AbortController::new().map_err(internal)?;
     let init = RequestInit::new();
     init.set_method(request.method);
     init.set_headers(&headers);
     init.set_redirect(RequestRedirect::Manual);
-    init.set_signal(Some(&abort.signal()));
+    init.set_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)));
     if method_has_body(request.method) {
         init.set_body(&Uint8Array::from(request.body));
     }
@@ -72,22 +71,27 @@ pub async fn send(
     let url = format!("{}{}", edge.config.origin_url, request.path_and_query);
     let global: WorkerGlobalScope = js_sys::global().unchecked_into();
     let pending = js_sys::futures::JsFuture::from(global.fetch_with_str_and_init(&url, &init));
-    match within(timeout_ms, pending).await {
-        None => {
-            abort.abort();
-            Err(unavailable(format!(
-                "{} {url} did not answer within {timeout_ms} ms",
-                request.method
-            )))
-        }
-        Some(Err(e)) => Err(unavailable(format!("{} {url}: {e:?}", request.method))),
-        Some(Ok(response)) => response.dyn_into::<Response>().map_err(|_| {
+    match pending.await {
+        Err(e) if is_timeout(&e) => Err(unavailable(format!(
+            "{} {url} did not answer within {timeout_ms} ms",
+            request.method
+        ))),
+        Err(e) => Err(unavailable(format!("{} {url}: {e:?}", request.method))),
+        Ok(response) => response.dyn_into::<Response>().map_err(|_| {
             unavailable(format!(
                 "{} {url}: fetch returned no Response",
                 request.method
             ))
         }),
     }
+}
+
+/// Whether a fetch failed because its `AbortSignal.timeout` fired (a `TimeoutError`).
+fn is_timeout(error: &JsValue) -> bool {
+    js_sys::Reflect::get(error, &JsValue::from_str("name"))
+        .ok()
+        .and_then(|name| name.as_string())
+        .is_some_and(|name| name == "TimeoutError")
 }
 
 /// The origin's status and body with only the headers clients may see.

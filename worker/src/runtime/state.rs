@@ -2,6 +2,7 @@
 
 use std::cell::{OnceCell, RefCell};
 use std::rc::Rc;
+use std::time::Duration;
 
 use edgeauth_upstash::UpstashClient;
 use wasm_bindgen::JsValue;
@@ -33,9 +34,9 @@ pub fn edge(env: &Env) -> Result<Rc<Edge>, Rc<ConfigError>> {
 
 fn build(env: &Env) -> Result<Edge, ConfigError> {
     let config = Config::from_lookup(|name| binding(env, name))?;
-    // The edge bounds each Redis call itself (`timing::within`), racing a timer it controls.
+    // reqwest bounds each Redis call, body included: a stalled Redis fails closed in time.
     let redis = UpstashClient::builder(&config.redis_url, &config.redis_token)
-        .no_timeout()
+        .timeout(Duration::from_millis(u64::from(config.redis_timeout_ms)))
         .base64(false)
         .build()
         .map_err(|e| {
