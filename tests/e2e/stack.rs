@@ -25,6 +25,9 @@ pub const JWKS_MIN_REFETCH_SECS: u64 = 3;
 /// The one browser origin the test edge allows cross-origin (CORS).
 pub const ALLOWED_ORIGIN: &str = "https://app.example";
 
+/// The edge's `ORIGIN_TIMEOUT_MS` in tests.
+pub const ORIGIN_TIMEOUT_MS: u64 = 4_000;
+
 /// Knobs the tests need different from production defaults.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
@@ -313,6 +316,8 @@ impl Stack {
                 self.options.redis_timeout_ms.to_string(),
             ),
             ("EDGEAUTH_ALLOWED_ORIGINS", ALLOWED_ORIGIN.to_owned()),
+            // Short enough for the hung-origin test, long enough for a debug origin's argon2.
+            ("ORIGIN_TIMEOUT_MS", ORIGIN_TIMEOUT_MS.to_string()),
             // Never refetch a known key set during the run (tests count Redis commands), but
             // let an unknown kid through quickly after a key rotation.
             ("EDGEAUTH_JWKS_TTL_SECS", "86400".to_owned()),
@@ -673,8 +678,15 @@ impl Stack {
 
     /// Freezes (SIGSTOP) or thaws (SIGCONT) redis-server, to simulate a stalled server.
     pub fn pause_redis(&self, paused: bool) -> Result<(), BoxError> {
-        let guard = self.redis.lock().map_err(|_| "lock poisoned")?;
-        let pid = guard.as_ref().ok_or("redis is not running")?.child.id() as i32;
+        self.pause("redis-server", paused)
+    }
+
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) a process the stack started ([`Stack::pid`] names):
+    /// it keeps its sockets open but answers nothing, like a hung server.
+    pub fn pause(&self, name: &str, paused: bool) -> Result<(), BoxError> {
+        let pid = self
+            .pid(name)
+            .ok_or_else(|| format!("{name} is not running"))? as i32;
         let signal = if paused { libc::SIGSTOP } else { libc::SIGCONT };
         // SAFETY: signalling our own child.
         unsafe {

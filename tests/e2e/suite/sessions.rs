@@ -26,6 +26,7 @@ tests![
     relogin_in_the_same_second_gets_a_fresh_token;
     exclusive: redis_down_fails_closed_then_recovers,
     redis_stalled_fails_closed_within_the_bound,
+    a_hung_origin_is_answered_in_time,
     redis_restart_keeps_users_sessions_and_revocations,
     origin_warns_when_redis_may_evict,
 ];
@@ -542,6 +543,35 @@ async fn redis_stalled_fails_closed_within_the_bound(stack: &'static Stack) -> O
         check!(Instant::now() < deadline, "no recovery after the stall");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    Ok(())
+}
+
+/// The edge bounds its origin call (`ORIGIN_TIMEOUT_MS`): a frozen origin costs the client one
+/// timely 503, and the next request after it thaws is served again.
+async fn a_hung_origin_is_answered_in_time(stack: &'static Stack) -> Outcome {
+    let api = Api::new(&stack.edge);
+    let s = api.new_session().await?;
+    stack.pause("origin", true)?;
+    let started = Instant::now();
+    let reply = api.get("/api/profile", Some(&s.access)).await;
+    let took = started.elapsed();
+    stack.pause("origin", false)?;
+    let reply = reply?;
+    check!(
+        reply.status == 503 && reply.code() == "service_unavailable",
+        "{} {}",
+        reply.status,
+        reply.text
+    );
+    let bound = Duration::from_millis(edgeauth_e2e::stack::ORIGIN_TIMEOUT_MS);
+    check!(
+        took >= bound - Duration::from_millis(100) && took < bound + Duration::from_millis(1500),
+        "answered in {took:?}, the bound is {bound:?}"
+    );
+    check!(
+        profile_status(&api, &s.access).await? == 200,
+        "not served after the origin thawed"
+    );
     Ok(())
 }
 
