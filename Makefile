@@ -55,7 +55,8 @@ test: setup
 
 # Not part of `make test`: figures from a shared machine are noisy. Builds release binaries
 # and the worker, then the benchmark itself builds nothing (bench/src/main.rs).
-bench: setup
+bench:
+	@scripts/setup.sh --bench
 	$(call step,"build the worker")
 	@scripts/build-worker.sh
 	$(call step,"cargo build --release (origin, bridge, benchmark)")

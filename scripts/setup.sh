@@ -2,6 +2,8 @@
 # Installs or checks everything `make dev` and `make test` need. Idempotent: when
 # everything is present it only prints one line per check.
 #
+# Usage: scripts/setup.sh [--bench]   (--bench: also the load generator `make bench` uses)
+#
 # It writes the directory of a Node >= 22.12 (needed by wrangler) to
 # .dev/node-bin-dir, which scripts/dev.sh, scripts/build-worker.sh and the
 # Makefile read.
@@ -12,6 +14,14 @@ cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
 
 WORKER_BUILD_VERSION=0.8.7
+OHA_VERSION=1.16.0
+WITH_BENCH=false
+for arg in "$@"; do
+  case $arg in
+    --bench) WITH_BENCH=true ;;
+    *) printf 'setup: unknown argument %s (usage: scripts/setup.sh [--bench])\n' "$arg" >&2; exit 2 ;;
+  esac
+done
 NODE_MIN_MAJOR=22
 NODE_MIN_MINOR=12
 RUST_MIN_MINOR=91 # workspace rust-version 1.91
@@ -229,3 +239,16 @@ if [[ $(schemathesis_version) != "$SCHEMATHESIS_VERSION" ]]; then
   }
 fi
 ok schemathesis "$(schemathesis_version) in .dev/venv"
+
+# ---------------------------------------------------------------- oha, for `make bench` only
+# The load generator of every plain-request scenario (wrk stays for the scripted refresh chains).
+if $WITH_BENCH; then
+  if [[ $(oha --version 2>/dev/null | awk '{print $2}') != "$OHA_VERSION" ]]; then
+    doing oha "cargo install oha --version $OHA_VERSION --locked (~5 min; log: .dev/logs/setup-oha.log)"
+    cargo install oha --version "$OHA_VERSION" --locked --force >"$LOG_DIR/setup-oha.log" 2>&1 || {
+      tail -n 20 "$LOG_DIR/setup-oha.log" >&2
+      die "cargo install oha failed; full log: $LOG_DIR/setup-oha.log"
+    }
+  fi
+  ok oha "$(oha --version)"
+fi

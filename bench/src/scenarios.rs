@@ -12,18 +12,19 @@ use edgeauth_core::keys::SigningKey;
 use edgeauth_core::token::{issue_access_token, AccessGrant, TokenPolicy};
 use edgeauth_e2e::client::Session;
 use edgeauth_e2e::stack::BoxError;
+use edgeauth_e2e::workerd::Heap;
 use edgeauth_e2e::{Api, Stack};
 use jwt_simple::prelude::Ed25519KeyPair;
 use serde_json::{json, Value};
 
 use crate::procfs::{bytes_read, group_cpu_seconds, status_kib};
 use crate::report::Report;
-use crate::wrk::{Load, Wrk, WrkResult};
+use crate::wrk::{Generators, Load, LoadResult, Traffic};
 
 /// Connections for every concurrent scenario (the issue's figure).
 const CONNECTIONS: u32 = 32;
-/// wrk threads: the machine has two cores, shared with everything else
-/// (`EDGEAUTH_BENCH_WRK_THREADS` overrides).
+/// wrk threads for the refresh-chains script: the machine has two cores, shared with everything
+/// else (`EDGEAUTH_BENCH_WRK_THREADS` overrides).
 const THREADS: u32 = 2;
 
 /// Sequential refresh rotations.
@@ -41,7 +42,7 @@ fn wrk_threads() -> u32 {
 
 /// A load run together with the edge CPU it cost.
 struct Measured {
-    load: WrkResult,
+    load: LoadResult,
     /// Edge CPU milliseconds per completed request.
     cpu_ms: f64,
 }
@@ -49,7 +50,7 @@ struct Measured {
 pub struct Bench<'a> {
     stack: &'a Stack,
     runtime: &'a tokio::runtime::Runtime,
-    wrk: Wrk,
+    load_generators: Generators,
     secs: Duration,
     repo: PathBuf,
     api: Api,
@@ -66,7 +67,7 @@ impl<'a> Bench<'a> {
         Ok(Self {
             stack,
             runtime,
-            wrk: Wrk::new()?,
+            load_generators: Generators::new()?,
             secs,
             repo,
             api: Api::new(&stack.edge),
@@ -84,14 +85,24 @@ impl<'a> Bench<'a> {
         self.bundle()?;
         let session = self.runtime.block_on(self.api.new_session())?;
         self.warm_up(&session)?;
-        if wanted("hello") {
-            self.hello()?;
+        if std::env::var_os("EDGEAUTH_BENCH_HOLD").is_some() {
+            // For probing by hand: the stack stays up until stdin closes or a line arrives.
+            println!("HOLD edge={} token={}", self.stack.edge, session.access);
+            let _ = std::io::stdin().read_line(&mut String::new());
+            return Ok(());
+        }
+        // The headline scenario first, on a fresh isolate; then the rest.
+        if wanted("profile") {
+            self.profile(&session)?;
+        }
+        if wanted("heap") {
+            self.profile_default_heap(&session)?;
         }
         if wanted("rejections") {
             self.rejections(&session)?;
         }
-        if wanted("profile") {
-            self.profile(&session)?;
+        if wanted("hello") {
+            self.hello()?;
         }
         if with_wrangler && wanted("wrangler") {
             self.profile_wrangler(&session)?;
@@ -113,13 +124,11 @@ impl<'a> Bench<'a> {
         eprintln!("bench: {what}");
     }
 
-    fn load<'l>(&self, url: &'l str, script: &'l str, args: &'l [&'l str]) -> Load<'l> {
+    fn load<'l>(&self, url: &'l str, traffic: Traffic<'l>) -> Load<'l> {
         Load {
             url,
-            script,
-            args,
+            traffic,
             connections: CONNECTIONS,
-            threads: wrk_threads(),
             duration: self.secs,
             timeout: Duration::from_secs(10),
         }
@@ -128,8 +137,19 @@ impl<'a> Bench<'a> {
     /// Runs a load and charges the CPU of the process group `pgid` to it.
     fn measure(&self, load: &Load<'_>, pgid: u32) -> Result<Measured, BoxError> {
         let before = group_cpu_seconds(pgid)?;
-        let result = self.wrk.run(load)?;
+        let result = self.load_generators.run(load)?;
         let after = group_cpu_seconds(pgid)?;
+        let bound = f64::from(load.connections) * 1.15;
+        if result.implied_concurrency() > bound {
+            eprintln!(
+                "bench: warning: {} req/s at a mean of {:.1} ms means {:.0} requests in flight on \
+                 {} connections; the latency figures of this run are not consistent",
+                result.rate().round(),
+                result.mean_ms,
+                result.implied_concurrency(),
+                load.connections
+            );
+        }
         let cpu_ms = if result.requests > 0 {
             (after - before) * 1000.0 / result.requests as f64
         } else {
@@ -212,11 +232,14 @@ impl<'a> Bench<'a> {
     fn warm_up(&self, session: &Session) -> Result<(), BoxError> {
         self.log("warming up the edge");
         let url = format!("{}/api/profile", self.stack.edge);
-        let mut load = self.load(&url, "get.lua", &[]);
+        let mut load = self.load(
+            &url,
+            Traffic::Get {
+                bearer: Some(&session.access),
+            },
+        );
         load.duration = Duration::from_secs(3);
-        let args = [session.access.as_str()];
-        load.args = &args;
-        self.wrk.run(&load)?;
+        self.load_generators.run(&load)?;
         Ok(())
     }
 
@@ -224,7 +247,7 @@ impl<'a> Bench<'a> {
         self.log("JavaScript hello world (the runtime's ceiling)");
         let url = self.stack.hello.clone().ok_or("no hello-world worker")?;
         let workerd = self.pid("workerd")?;
-        let m = self.measure(&self.load(&url, "get.lua", &[]), workerd)?;
+        let m = self.measure(&self.load(&url, Traffic::Get { bearer: None }), workerd)?;
         self.report.info(
             "JS hello world in the same workerd (ceiling)",
             format!(
@@ -300,8 +323,10 @@ impl<'a> Bench<'a> {
             self.log(&format!("rejected token: {key}"));
             let redis_before = self.redis_commands()?;
             let origin_before = bytes_read(origin)?;
-            let args = [token.as_str()];
-            let m = self.measure(&self.load(&url, "get.lua", &args), workerd)?;
+            let traffic = Traffic::Get {
+                bearer: Some(token),
+            };
+            let m = self.measure(&self.load(&url, traffic), workerd)?;
             let redis_after = self.redis_commands()?;
             let origin_read = bytes_read(origin)?.saturating_sub(origin_before);
             let redis = delta_total(&redis_before, &redis_after);
@@ -351,12 +376,14 @@ impl<'a> Bench<'a> {
     fn profile(&mut self, session: &Session) -> Result<(), BoxError> {
         self.log("authenticated GET /api/profile through workerd");
         let url = format!("{}/api/profile", self.stack.edge);
-        let args = [session.access.as_str()];
+        let traffic = Traffic::Get {
+            bearer: Some(&session.access),
+        };
         let before = self.redis_commands()?;
         let others = self.cpu_of_services()?;
-        let wrk_before = children_cpu_seconds();
-        let m = self.measure(&self.load(&url, "get.lua", &args), self.pid("workerd")?)?;
-        let wrk_cpu = children_cpu_seconds() - wrk_before;
+        let generator_before = children_cpu_seconds();
+        let m = self.measure(&self.load(&url, traffic), self.pid("workerd")?)?;
+        let generator_cpu = children_cpu_seconds() - generator_before;
         let others_after = self.cpu_of_services()?;
         let after = self.redis_commands()?;
         let n = m.load.requests.max(1) as f64;
@@ -396,7 +423,7 @@ impl<'a> Bench<'a> {
         for ((name, before), (_, after)) in others.iter().zip(&others_after) {
             cpu.insert((*name).into(), json!(per_request(after - before)));
         }
-        cpu.insert("wrk".into(), json!(per_request(wrk_cpu)));
+        cpu.insert("oha".into(), json!(per_request(generator_cpu)));
         let total: f64 = cpu.values().filter_map(Value::as_f64).sum();
         self.report.info(
             "CPU ms per authenticated request, by process",
@@ -411,16 +438,52 @@ impl<'a> Bench<'a> {
         Ok(())
     }
 
+    /// The profile scenario once more on an edge with workerd's default heap (sized from the
+    /// machine's memory instead of the 128 MB an isolate has on Cloudflare), for comparison.
+    fn profile_default_heap(&mut self, session: &Session) -> Result<(), BoxError> {
+        self.log("authenticated GET /api/profile, workerd's default heap (for comparison)");
+        let name = "workerd-default-heap";
+        let edge = self.stack.start_workerd_edge(name, &[], Heap::Unlimited)?;
+        let url = format!("{edge}/api/profile");
+        let traffic = || Traffic::Get {
+            bearer: Some(&session.access),
+        };
+        let mut warm = self.load(&url, traffic());
+        warm.duration = Duration::from_secs(3);
+        let m = self
+            .load_generators
+            .run(&warm)
+            .and_then(|_| self.measure(&self.load(&url, traffic()), self.pid(name)?));
+        self.stack.stop_process(name)?;
+        let m = m?;
+        self.report.info(
+            "GET /api/profile, 32 conns, workerd's default heap",
+            format!(
+                "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, max {:.0} ms, {:.3} ms edge CPU/req",
+                m.load.rate(),
+                m.load.p50_ms,
+                m.load.p99_ms,
+                m.load.max_ms,
+                m.cpu_ms
+            ),
+        );
+        self.report
+            .record("profile_workerd_default_heap", measured_json(&m));
+        Ok(())
+    }
+
     fn profile_wrangler(&mut self, session: &Session) -> Result<(), BoxError> {
         self.log("authenticated GET /api/profile through wrangler dev (for comparison)");
         let edge = self.stack.start_wrangler_edge()?;
         let url = format!("{edge}/api/profile");
-        let args = [session.access.as_str()];
+        let traffic = || Traffic::Get {
+            bearer: Some(&session.access),
+        };
         let pgid = self.pid("wrangler-extra")?;
-        let mut warm = self.load(&url, "get.lua", &args);
+        let mut warm = self.load(&url, traffic());
         warm.duration = Duration::from_secs(2);
-        self.wrk.run(&warm)?;
-        let m = self.measure(&self.load(&url, "get.lua", &args), pgid);
+        self.load_generators.run(&warm)?;
+        let m = self.measure(&self.load(&url, traffic()), pgid);
         self.stack.stop_process("wrangler-extra")?;
         let m = m?;
         self.report.info(
@@ -443,8 +506,7 @@ impl<'a> Bench<'a> {
         let url = format!("{}/api/login", self.stack.edge);
         let body =
             json!({ "email": session.user.email, "password": session.user.password }).to_string();
-        let args = [body.as_str()];
-        let mut load = self.load(&url, "post_json.lua", &args);
+        let mut load = self.load(&url, Traffic::PostJson { body: &body });
         load.duration = self.secs + Duration::from_secs(4);
         let origin = self.pid("origin")?;
         let hwm_before = status_kib(origin, "VmHWM")? as f64 / 1024.0;
@@ -529,17 +591,15 @@ impl<'a> Bench<'a> {
             let logins = (0..sessions).map(|_| self.api.sign_in(&session.user));
             futures_util::future::try_join_all(logins).await
         })?;
-        let file = self.wrk.dir().join("refresh-tokens.txt");
+        let file = self.load_generators.dir().join("refresh-tokens.txt");
         let lines: Vec<&str> = tokens.iter().map(|s| s.refresh.as_str()).collect();
         std::fs::write(&file, lines.join("\n") + "\n")?;
         let url = format!("{}/api/refresh", self.stack.edge);
-        let path = file.to_string_lossy().into_owned();
-        let threads = wrk_threads().to_string();
-        let args = [path.as_str(), threads.as_str()];
-        let m = self.measure(
-            &self.load(&url, "refresh_chains.lua", &args),
-            self.pid("workerd")?,
-        )?;
+        let traffic = Traffic::RefreshChains {
+            tokens: &file,
+            threads: wrk_threads(),
+        };
+        let m = self.measure(&self.load(&url, traffic), self.pid("workerd")?)?;
         let errors = m.load.status_errors + m.load.socket_errors;
         self.report.check(
             "refresh, 32 sessions rotating concurrently",
@@ -613,7 +673,7 @@ fn status_kib_or_count(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// User + system CPU seconds of this process's finished children (wrk runs).
+/// User + system CPU seconds of this process's finished children (load generator runs).
 fn children_cpu_seconds() -> f64 {
     // SAFETY: getrusage only writes into the struct it is given.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -629,6 +689,8 @@ fn measured_json(m: &Measured) -> Value {
         "requests": m.load.requests,
         "seconds": m.load.seconds,
         "per_second": m.load.rate(),
+        "mean_ms": m.load.mean_ms,
+        "implied_concurrency": m.load.implied_concurrency(),
         "p50_ms": m.load.p50_ms,
         "p90_ms": m.load.p90_ms,
         "p99_ms": m.load.p99_ms,

@@ -15,7 +15,7 @@ use base64::Engine;
 use edgeauth_core::keys::{SigningKey, SigningKeyRing};
 use jwt_simple::prelude::Ed25519KeyPair;
 
-use crate::workerd::{wrangler_settings, WorkerdConfig, HELLO_WORKER_JS};
+use crate::workerd::{wrangler_settings, Heap, WorkerdConfig, HELLO_WORKER_JS};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -371,7 +371,12 @@ impl Stack {
         edge_port: Option<u16>,
         hello_port: Option<u16>,
     ) -> Result<Command, BoxError> {
-        self.workerd_command_with(edge_port, hello_port, &[])
+        // EDGEAUTH_WORKERD_HEAP=unlimited: workerd's default heap, for A/B comparisons by hand.
+        let heap = match std::env::var("EDGEAUTH_WORKERD_HEAP").as_deref() {
+            Ok("unlimited") => Heap::Unlimited,
+            _ => Heap::Production,
+        };
+        self.workerd_command_with(edge_port, hello_port, &[], heap)
     }
 
     /// Starts one more edge in plain `workerd serve`, in front of this stack's origin and Redis,
@@ -381,9 +386,10 @@ impl Stack {
         &self,
         name: &str,
         overrides: &[(String, String)],
+        heap: Heap,
     ) -> Result<String, BoxError> {
         let port = free_port()?;
-        let command = self.workerd_command_with(Some(port), None, overrides)?;
+        let command = self.workerd_command_with(Some(port), None, overrides, heap)?;
         self.launch(name, command)?;
         let url = format!("http://127.0.0.1:{port}");
         wait_http(&format!("{url}/healthz"), Duration::from_secs(60), |s| {
@@ -403,6 +409,7 @@ impl Stack {
         edge_port: Option<u16>,
         hello_port: Option<u16>,
         overrides: &[(String, String)],
+        heap: Heap,
     ) -> Result<Command, BoxError> {
         let dir = self._edge_dir.path();
         let entry = self.worker_entry()?;
@@ -425,12 +432,14 @@ impl Stack {
         }
         std::fs::write(dir.join("hello.js"), HELLO_WORKER_JS)?;
         // For profiling: EDGEAUTH_WORKERD_V8_FLAGS=--perf-basic-prof, then `perf record -p`.
-        let v8_flags: Vec<String> = std::env::var("EDGEAUTH_WORKERD_V8_FLAGS")
-            .unwrap_or_default()
-            .split(',')
-            .filter(|f| !f.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let mut v8_flags = heap.v8_flags();
+        v8_flags.extend(
+            std::env::var("EDGEAUTH_WORKERD_V8_FLAGS")
+                .unwrap_or_default()
+                .split(',')
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned),
+        );
         let edge_address = edge_port.map(|p| format!("127.0.0.1:{p}"));
         let hello_address = hello_port.map(|p| format!("127.0.0.1:{p}"));
         let config = WorkerdConfig {

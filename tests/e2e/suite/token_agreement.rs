@@ -7,6 +7,7 @@ use base64::Engine;
 use edgeauth_core::keys::{SigningKey, VerificationKeys};
 use edgeauth_core::token::{verify_access_token, TokenPolicy};
 use edgeauth_e2e::stack::BoxError;
+use edgeauth_e2e::workerd::Heap;
 use edgeauth_e2e::{Api, Stack};
 use futures_util::stream::{self, StreamExt};
 use jwt_simple::prelude::{Claims, Duration, ES256KeyPair, HS256Key, MACLike};
@@ -206,7 +207,7 @@ async fn edge_and_jwt_simple_agree_on_every_token(stack: &'static Stack) -> Outc
     let overrides = [("EDGEAUTH_JWKS".to_owned(), jwks.to_string())];
     // Starting and stopping processes blocks (it polls until the edge answers).
     let edge = tokio::task::spawn_blocking(move || {
-        stack.start_workerd_edge("workerd-agreement", &overrides)
+        stack.start_workerd_edge("workerd-agreement", &overrides, Heap::Production)
     })
     .await??;
     let outcome = judge_corpus(stack, &edge, &jwks, &es256, &session.user_id, sid).await;
