@@ -31,6 +31,9 @@ const THREADS: u32 = 2;
 /// and every run's p99 and CPU, because single runs on this shared machine move by ±10 %.
 const PROFILE_RUNS: usize = 3;
 
+/// Load on the edge before the first measurement.
+const WARM_UP: Duration = Duration::from_secs(12);
+
 /// Sequential refresh rotations.
 const SEQUENTIAL_REFRESHES: usize = 500;
 /// Fresh `workerd serve` starts per runtime for the start-up figure (median reported).
@@ -235,7 +238,9 @@ impl<'a> Bench<'a> {
         Ok(())
     }
 
-    /// JIT tiers and connection pools settle before anything is measured.
+    /// JIT tiers and connection pools settle before anything is measured. V8 moves hot Wasm
+    /// functions from Liftoff to TurboFan as they run; with a 3 s warm-up the first of three
+    /// back-to-back profile runs was 5–10 % slower than the others.
     fn warm_up(&self, session: &Session) -> Result<(), BoxError> {
         self.log("warming up the edge");
         let url = format!("{}/api/profile", self.stack.edge);
@@ -245,7 +250,7 @@ impl<'a> Bench<'a> {
                 bearer: Some(&session.access),
             },
         );
-        load.duration = Duration::from_secs(3);
+        load.duration = WARM_UP;
         self.load_generators.run(&load)?;
         Ok(())
     }
