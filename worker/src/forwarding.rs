@@ -77,13 +77,11 @@ impl ClientHeaders {
                 "access-control-request-method" => Some(&mut headers.access_control_request_method),
                 _ => None,
             };
+            if let Some(slot) = slot {
+                *slot = Some(value.clone());
+            }
             if forward_request_header(&name) {
-                if let Some(slot) = slot {
-                    *slot = Some(value.clone());
-                }
                 headers.forwarded.push((name, value));
-            } else if let Some(slot) = slot {
-                *slot = Some(value);
             }
         }
         headers

@@ -1,7 +1,7 @@
 //! The edge's Redis traffic: one `HGET` per authenticated request, and `PING` for `/healthz`.
 
 use edgeauth_core::redis_layout::{session, SESSION_USER_FIELD};
-use edgeauth_upstash::{cmd, Error, UpstashClient, Value};
+use edgeauth_upstash::{cmd, UpstashClient, Value};
 
 use crate::error::EdgeError;
 
@@ -25,8 +25,5 @@ pub async fn session_owner(
 
 /// Whether Redis answers `PING` (within the client's timeout).
 pub async fn ping(redis: &UpstashClient) -> Result<(), String> {
-    redis.ping().await.map_err(|e| match e {
-        Error::Transport { .. } => format!("PING: {e}"),
-        e => format!("PING answered wrongly: {e}"),
-    })
+    redis.ping().await.map_err(|e| format!("PING: {e}"))
 }
