@@ -685,11 +685,6 @@ impl Stack {
         Ok(())
     }
 
-    /// Freezes (SIGSTOP) or thaws (SIGCONT) redis-server, to simulate a stalled server.
-    pub fn pause_redis(&self, paused: bool) -> Result<(), BoxError> {
-        self.pause("redis-server", paused)
-    }
-
     /// Freezes (SIGSTOP) or thaws (SIGCONT) a process the stack started ([`Stack::pid`] names):
     /// it keeps its sockets open but answers nothing, like a hung server.
     pub fn pause(&self, name: &str, paused: bool) -> Result<(), BoxError> {

@@ -35,6 +35,22 @@ async fn profile_status(api: &Api, access: &str) -> Result<u16, edgeauth_e2e::st
     Ok(api.get("/api/profile", Some(access)).await?.status)
 }
 
+/// One authenticated `GET /api/profile` while the stack's process `name` is frozen (SIGSTOP),
+/// with how long it took; the process is thawed before the reply is looked at.
+async fn profile_while_frozen(
+    stack: &Stack,
+    name: &str,
+    api: &Api,
+    access: &str,
+) -> Result<(edgeauth_e2e::client::Reply, Duration), edgeauth_e2e::stack::BoxError> {
+    stack.pause(name, true)?;
+    let started = Instant::now();
+    let reply = api.get("/api/profile", Some(access)).await;
+    let took = started.elapsed();
+    stack.pause(name, false)?;
+    Ok((reply?, took))
+}
+
 fn tokens(reply: &edgeauth_e2e::client::Reply) -> (String, String) {
     (
         reply.body["access_token"].as_str().unwrap_or("").to_owned(),
@@ -522,12 +538,7 @@ async fn redis_down_fails_closed_then_recovers(stack: &'static Stack) -> Outcome
 async fn redis_stalled_fails_closed_within_the_bound(stack: &'static Stack) -> Outcome {
     let api = Api::new(&stack.edge);
     let s = api.new_session().await?;
-    stack.pause_redis(true)?;
-    let started = Instant::now();
-    let reply = api.get("/api/profile", Some(&s.access)).await;
-    let took = started.elapsed();
-    stack.pause_redis(false)?;
-    let reply = reply?;
+    let (reply, took) = profile_while_frozen(stack, "redis-server", &api, &s.access).await?;
     check!(
         reply.status == 503 && reply.code() == "revocation_unavailable",
         "{} {}",
@@ -551,12 +562,7 @@ async fn redis_stalled_fails_closed_within_the_bound(stack: &'static Stack) -> O
 async fn a_hung_origin_is_answered_in_time(stack: &'static Stack) -> Outcome {
     let api = Api::new(&stack.edge);
     let s = api.new_session().await?;
-    stack.pause("origin", true)?;
-    let started = Instant::now();
-    let reply = api.get("/api/profile", Some(&s.access)).await;
-    let took = started.elapsed();
-    stack.pause("origin", false)?;
-    let reply = reply?;
+    let (reply, took) = profile_while_frozen(stack, "origin", &api, &s.access).await?;
     check!(
         reply.status == 503 && reply.code() == "service_unavailable",
         "{} {}",
