@@ -12,10 +12,10 @@
 //! `EDGEAUTH_BENCH_HOLD=1` (start the stack, print the edge's URL and a token, and wait for a line
 //! on stdin: for probing or profiling by hand).
 
+mod load;
 mod procfs;
 mod report;
 mod scenarios;
-mod wrk;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -17,9 +17,9 @@ use edgeauth_e2e::{Api, Stack};
 use jwt_simple::prelude::Ed25519KeyPair;
 use serde_json::{json, Value};
 
+use crate::load::{Generators, Load, LoadResult, Traffic};
 use crate::procfs::{bytes_read, group_cpu_seconds, status_kib};
 use crate::report::Report;
-use crate::wrk::{Generators, Load, LoadResult, Traffic};
 
 /// Connections for every concurrent scenario (the figure).
 const CONNECTIONS: u32 = 32;
@@ -262,13 +262,7 @@ impl<'a> Bench<'a> {
         let m = self.measure(&self.load(&url, Traffic::Get { bearer: None }), workerd)?;
         self.report.info(
             "JS hello world in the same workerd (ceiling)",
-            format!(
-                "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, {:.3} ms CPU/req",
-                m.load.rate(),
-                m.load.p50_ms,
-                m.load.p99_ms,
-                m.cpu_ms
-            ),
+            summary(&m, "CPU"),
         );
         self.report.record("js_hello", measured_json(&m));
         Ok(())
@@ -491,13 +485,7 @@ impl<'a> Bench<'a> {
         let m = self.measure(&self.load(&url, traffic), self.pid("workerd")?)?;
         self.report.info(
             "GET /api/profile again, after all other scenarios",
-            format!(
-                "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, {:.3} ms edge CPU/req",
-                m.load.rate(),
-                m.load.p50_ms,
-                m.load.p99_ms,
-                m.cpu_ms
-            ),
+            summary(&m, "edge CPU"),
         );
         self.report
             .record("profile_workerd_again", measured_json(&m));
@@ -510,61 +498,52 @@ impl<'a> Bench<'a> {
         self.log("authenticated GET /api/profile, workerd's default heap (for comparison)");
         let name = "workerd-default-heap";
         let edge = self.stack.start_workerd_edge(name, &[], Heap::Unlimited)?;
-        let url = format!("{edge}/api/profile");
-        let traffic = || Traffic::Get {
-            bearer: Some(&session.access),
-        };
-        let mut warm = self.load(&url, traffic());
-        warm.duration = Duration::from_secs(3);
-        let m = self
-            .load_generators
-            .run(&warm)
-            .and_then(|_| self.measure(&self.load(&url, traffic()), self.pid(name)?));
-        self.stack.stop_process(name)?;
-        let m = m?;
-        self.report.info(
-            "GET /api/profile, 32 conns, workerd's default heap",
-            format!(
-                "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, max {:.0} ms, {:.3} ms edge CPU/req",
-                m.load.rate(),
-                m.load.p50_ms,
-                m.load.p99_ms,
-                m.load.max_ms,
-                m.cpu_ms
-            ),
-        );
-        self.report
-            .record("profile_workerd_default_heap", measured_json(&m));
-        Ok(())
+        self.profile_on_extra_edge(session, &edge, name, Duration::from_secs(3))
+            .map(|m| {
+                self.report.info(
+                    "GET /api/profile, 32 conns, workerd's default heap",
+                    summary(&m, "edge CPU"),
+                );
+                self.report
+                    .record("profile_workerd_default_heap", measured_json(&m));
+            })
     }
 
     fn profile_wrangler(&mut self, session: &Session) -> Result<(), BoxError> {
         self.log("authenticated GET /api/profile through wrangler dev (for comparison)");
         let edge = self.stack.start_wrangler_edge()?;
+        self.profile_on_extra_edge(session, &edge, "wrangler-extra", Duration::from_secs(2))
+            .map(|m| {
+                self.report.info(
+                    "GET /api/profile, 32 conns (wrangler dev)",
+                    summary(&m, "CPU") + " (node + 2 workerd)",
+                );
+                self.report
+                    .record("profile_wrangler_dev", measured_json(&m));
+            })
+    }
+
+    /// The profile load against an extra edge the stack started as process `name` (its CPU is
+    /// that process group's), after `warm` of warm-up; the edge is stopped afterwards either way.
+    fn profile_on_extra_edge(
+        &self,
+        session: &Session,
+        edge: &str,
+        name: &str,
+        warm: Duration,
+    ) -> Result<Measured, BoxError> {
         let url = format!("{edge}/api/profile");
         let traffic = || Traffic::Get {
             bearer: Some(&session.access),
         };
-        let pgid = self.pid("wrangler-extra")?;
-        let mut warm = self.load(&url, traffic());
-        warm.duration = Duration::from_secs(2);
-        self.load_generators.run(&warm)?;
-        let m = self.measure(&self.load(&url, traffic()), pgid);
-        self.stack.stop_process("wrangler-extra")?;
-        let m = m?;
-        self.report.info(
-            "GET /api/profile, 32 conns (wrangler dev)",
-            format!(
-                "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, {:.3} ms CPU/req (node + 2 workerd)",
-                m.load.rate(),
-                m.load.p50_ms,
-                m.load.p99_ms,
-                m.cpu_ms
-            ),
-        );
-        self.report
-            .record("profile_wrangler_dev", measured_json(&m));
-        Ok(())
+        let mut warm_up = self.load(&url, traffic());
+        warm_up.duration = warm;
+        let measured = self
+            .load_generators
+            .run(&warm_up)
+            .and_then(|_| self.measure(&self.load(&url, traffic()), self.pid(name)?));
+        self.stack.stop_process(name)?;
+        measured
     }
 
     fn login(&mut self, session: &Session) -> Result<(), BoxError> {
@@ -748,6 +727,19 @@ fn children_cpu_seconds() -> f64 {
     }
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
+/// One line for the table: throughput, latency and the CPU per request of `cpu` (what was
+/// measured: the edge's workerd, or wrangler's whole process group).
+fn summary(m: &Measured, cpu: &str) -> String {
+    format!(
+        "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, max {:.0} ms, {:.3} ms {cpu}/req",
+        m.load.rate(),
+        m.load.p50_ms,
+        m.load.p99_ms,
+        m.load.max_ms,
+        m.cpu_ms
+    )
 }
 
 fn measured_json(m: &Measured) -> Value {
