@@ -111,6 +111,9 @@ impl<'a> Bench<'a> {
         if wanted("hello") {
             self.hello()?;
         }
+        if wanted("reference") {
+            self.reference_edge(&session)?;
+        }
         if with_wrangler && wanted("wrangler") {
             self.profile_wrangler(&session)?;
         }
@@ -265,6 +268,45 @@ impl<'a> Bench<'a> {
             summary(&m, "CPU"),
         );
         self.report.record("js_hello", measured_json(&m));
+        Ok(())
+    }
+
+    /// The same authenticated traffic through the JavaScript reference edge
+    /// (`tests/e2e/js/reference_edge.js`): what the runtime itself costs for this work.
+    fn reference_edge(&mut self, session: &Session) -> Result<(), BoxError> {
+        self.log("JavaScript reference edge, same traffic (the runtime's floor)");
+        let base = self
+            .stack
+            .reference_edge
+            .clone()
+            .ok_or("no reference edge")?;
+        // Its origin requests are unsigned: every answer must be the origin's 401, passed
+        // through, which shows the token, the session and both subrequests went through.
+        let reference = Api::new(&base);
+        let passed_through = || -> Result<(), BoxError> {
+            let reply = self
+                .runtime
+                .block_on(reference.get("/api/profile", Some(&session.access)))?;
+            match (reply.status, reply.code()) {
+                (401, "invalid_signature") => Ok(()),
+                (status, code) => Err(format!(
+                    "reference edge answered {status} {code}, not the origin's 401"
+                )
+                .into()),
+            }
+        };
+        passed_through()?;
+        let url = format!("{base}/api/profile");
+        let traffic = Traffic::Get {
+            bearer: Some(&session.access),
+        };
+        let m = self.measure(&self.load(&url, traffic), self.pid("workerd")?)?;
+        passed_through()?;
+        self.report.info(
+            "JS edge, same work, same workerd (runtime floor)",
+            summary(&m, "CPU"),
+        );
+        self.report.record("js_reference_edge", measured_json(&m));
         Ok(())
     }
 

@@ -15,7 +15,7 @@ use base64::Engine;
 use edgeauth_core::keys::{SigningKey, SigningKeyRing};
 use jwt_simple::prelude::Ed25519KeyPair;
 
-use crate::workerd::{wrangler_settings, Heap, WorkerdConfig, HELLO_WORKER_JS};
+use crate::workerd::{wrangler_settings, Heap, WorkerdConfig, HELLO_WORKER_JS, REFERENCE_EDGE_JS};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -183,6 +183,8 @@ pub struct Stack {
     pub edge: String,
     /// Base URL of the JavaScript hello-world worker (only with [`EdgeRuntime::Workerd`]).
     pub hello: Option<String>,
+    /// Base URL of the JavaScript reference edge (only with [`EdgeRuntime::Workerd`]).
+    pub reference_edge: Option<String>,
     /// Base URL of the origin (only the edge should call it).
     pub origin: String,
     /// Base URL of the origin's admin listener (`/metrics`, `/healthz`, `/readyz`).
@@ -240,6 +242,7 @@ impl Stack {
         let mut stack = Self {
             edge: format!("http://127.0.0.1:{edge_port}"),
             hello: None,
+            reference_edge: None,
             origin: format!("http://127.0.0.1:{origin_port}"),
             admin: format!("http://127.0.0.1:{admin_port}"),
             bridge: format!("http://127.0.0.1:{bridge_port}"),
@@ -347,15 +350,25 @@ impl Stack {
         Ok(entry)
     }
 
-    /// Starts the edge in plain `workerd serve`, with the hello-world worker beside it.
+    /// Starts the edge in plain `workerd serve`, with the hello-world worker and the JavaScript
+    /// reference edge beside it.
     fn start_workerd(&mut self, edge_port: u16) -> Result<(), BoxError> {
         let hello_port = free_port()?;
-        let command = self.workerd_command(Some(edge_port), Some(hello_port))?;
+        let reference_port = free_port()?;
+        let command = self.workerd_command_with(
+            Some(edge_port),
+            Some(hello_port),
+            Some(reference_port),
+            &[],
+            Heap::from_env(),
+        )?;
         self.launch("workerd", command)?;
         self.hello = Some(format!("http://127.0.0.1:{hello_port}"));
+        self.reference_edge = Some(format!("http://127.0.0.1:{reference_port}"));
         for url in [
             format!("{}/healthz", self.edge),
             format!("http://127.0.0.1:{hello_port}/"),
+            format!("http://127.0.0.1:{reference_port}/healthz"),
         ] {
             wait_http(&url, Duration::from_secs(60), |s| s == 200)
                 .map_err(|e| format!("{e}; see {}", self.log_dir.join("workerd.log").display()))?;
@@ -371,12 +384,7 @@ impl Stack {
         edge_port: Option<u16>,
         hello_port: Option<u16>,
     ) -> Result<Command, BoxError> {
-        // EDGEAUTH_WORKERD_HEAP=unlimited: workerd's default heap, for A/B comparisons by hand.
-        let heap = match std::env::var("EDGEAUTH_WORKERD_HEAP").as_deref() {
-            Ok("unlimited") => Heap::Unlimited,
-            _ => Heap::Production,
-        };
-        self.workerd_command_with(edge_port, hello_port, &[], heap)
+        self.workerd_command_with(edge_port, hello_port, None, &[], Heap::from_env())
     }
 
     /// Starts one more edge in plain `workerd serve`, in front of this stack's origin and Redis,
@@ -389,7 +397,7 @@ impl Stack {
         heap: Heap,
     ) -> Result<String, BoxError> {
         let port = free_port()?;
-        let command = self.workerd_command_with(Some(port), None, overrides, heap)?;
+        let command = self.workerd_command_with(Some(port), None, None, overrides, heap)?;
         self.launch(name, command)?;
         let url = format!("http://127.0.0.1:{port}");
         wait_http(&format!("{url}/healthz"), Duration::from_secs(60), |s| {
@@ -408,6 +416,7 @@ impl Stack {
         &self,
         edge_port: Option<u16>,
         hello_port: Option<u16>,
+        reference_port: Option<u16>,
         overrides: &[(String, String)],
         heap: Heap,
     ) -> Result<Command, BoxError> {
@@ -431,6 +440,7 @@ impl Stack {
             bindings.push((name, value));
         }
         std::fs::write(dir.join("hello.js"), HELLO_WORKER_JS)?;
+        std::fs::write(dir.join("reference_edge.js"), REFERENCE_EDGE_JS)?;
         // For profiling: EDGEAUTH_WORKERD_V8_FLAGS=--perf-basic-prof, then `perf record -p`.
         let mut v8_flags = heap.v8_flags();
         v8_flags.extend(
@@ -442,12 +452,16 @@ impl Stack {
         );
         let edge_address = edge_port.map(|p| format!("127.0.0.1:{p}"));
         let hello_address = hello_port.map(|p| format!("127.0.0.1:{p}"));
+        let reference_address = reference_port.map(|p| format!("127.0.0.1:{p}"));
         let config = WorkerdConfig {
             build_dir: &modules,
             compatibility_date: &date,
             edge_address: edge_address.as_deref(),
             bindings: &bindings,
             hello: hello_address.as_deref().map(|a| (a, "hello.js")),
+            reference_edge: reference_address
+                .as_deref()
+                .map(|a| (a, "reference_edge.js")),
             v8_flags: &v8_flags,
         }
         .to_capnp();

@@ -29,6 +29,15 @@ pub enum Heap {
 }
 
 impl Heap {
+    /// The production heap unless `EDGEAUTH_WORKERD_HEAP=unlimited` asks for workerd's default
+    /// (A/B comparisons by hand).
+    pub fn from_env() -> Self {
+        match std::env::var("EDGEAUTH_WORKERD_HEAP").as_deref() {
+            Ok("unlimited") => Self::Unlimited,
+            _ => Self::Production,
+        }
+    }
+
     /// The V8 flags that give this heap.
     pub fn v8_flags(self) -> Vec<String> {
         match self {
@@ -42,6 +51,10 @@ impl Heap {
 pub const HELLO_WORKER_JS: &str =
     "export default { fetch() { return new Response('hello', { headers: { 'content-type': 'text/plain' } }); } };\n";
 
+/// The edge's work for `GET /api/profile` as a plain JavaScript worker (the runtime's own floor
+/// for that traffic in benchmarks); it gets the edge's bindings.
+pub const REFERENCE_EDGE_JS: &str = include_str!("js/reference_edge.js");
+
 /// What goes into one `workerd serve` configuration. Module paths are relative to the directory
 /// of the configuration file (workerd refuses absolute `embed` paths).
 pub struct WorkerdConfig<'a> {
@@ -54,6 +67,8 @@ pub struct WorkerdConfig<'a> {
     pub bindings: &'a [(String, String)],
     /// Where the hello-world worker listens (and the path of its module), if wanted.
     pub hello: Option<(&'a str, &'a str)>,
+    /// Where the JavaScript reference edge listens (and the path of its module), if wanted.
+    pub reference_edge: Option<(&'a str, &'a str)>,
     /// Flags for V8, e.g. `--perf-basic-prof` to let `perf` name JIT-compiled Wasm functions.
     pub v8_flags: &'a [String],
 }
@@ -64,21 +79,21 @@ impl WorkerdConfig<'_> {
         let mut services = Vec::new();
         let mut sockets = Vec::new();
         let mut workers = String::new();
+        let mut bindings = String::new();
+        for (name, value) in self.bindings {
+            let _ = write!(
+                bindings,
+                "\n    (name = {}, text = {}),",
+                quote(name),
+                quote(value)
+            );
+        }
         if let Some(address) = self.edge_address {
             services.push(r#"(name = "edge", worker = .edgeWorker)"#.to_owned());
             sockets.push(format!(
                 r#"(name = "edge", address = {}, http = (), service = "edge")"#,
                 quote(address)
             ));
-            let mut bindings = String::new();
-            for (name, value) in self.bindings {
-                let _ = write!(
-                    bindings,
-                    "\n    (name = {}, text = {}),",
-                    quote(name),
-                    quote(value)
-                );
-            }
             let _ = write!(
                 workers,
                 r#"
@@ -110,6 +125,27 @@ const edgeWorker :Workerd.Worker = (
 const helloWorker :Workerd.Worker = (
   modules = [(name = "hello.js", esModule = embed {module})],
   compatibilityDate = {date},
+);
+"#,
+                module = quote(module),
+                date = quote(self.compatibility_date),
+            );
+        }
+        if let Some((address, module)) = self.reference_edge {
+            services.push(r#"(name = "reference", worker = .referenceWorker)"#.to_owned());
+            sockets.push(format!(
+                r#"(name = "reference", address = {}, http = (), service = "reference")"#,
+                quote(address)
+            ));
+            let _ = write!(
+                workers,
+                r#"
+const referenceWorker :Workerd.Worker = (
+  modules = [(name = "reference_edge.js", esModule = embed {module})],
+  compatibilityDate = {date},
+  bindings = [{bindings}
+  ],
+  globalOutbound = "internet",
 );
 "#,
                 module = quote(module),
