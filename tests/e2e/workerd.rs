@@ -88,69 +88,45 @@ impl WorkerdConfig<'_> {
                 quote(value)
             );
         }
-        if let Some(address) = self.edge_address {
-            services.push(r#"(name = "edge", worker = .edgeWorker)"#.to_owned());
+        // One service per worker, listening on its own socket; `networked` workers get the
+        // edge's bindings and may call the origin and the bridge.
+        let mut serve = |name: &str, address: &str, modules: String, networked: bool| {
+            services.push(format!(r#"(name = "{name}", worker = .{name}Worker)"#));
             sockets.push(format!(
-                r#"(name = "edge", address = {}, http = (), service = "edge")"#,
+                r#"(name = "{name}", address = {}, http = (), service = "{name}")"#,
                 quote(address)
             ));
+            let outbound = if networked {
+                format!("\n  bindings = [{bindings}\n  ],\n  globalOutbound = \"internet\",")
+            } else {
+                String::new()
+            };
             let _ = write!(
                 workers,
-                r#"
-const edgeWorker :Workerd.Worker = (
-  modules = [
-    (name = "index.js", esModule = embed {js}),
-    (name = "index_bg.wasm", wasm = embed {wasm}),
-  ],
-  compatibilityDate = {date},
-  bindings = [{bindings}
-  ],
-  globalOutbound = "internet",
-);
-"#,
-                js = quote(&format!("{}/index.js", self.build_dir)),
-                wasm = quote(&format!("{}/index_bg.wasm", self.build_dir)),
+                "\nconst {name}Worker :Workerd.Worker = (\n  modules = [{modules}],\n  \
+                 compatibilityDate = {date},{outbound}\n);\n",
                 date = quote(self.compatibility_date),
             );
+        };
+        if let Some(address) = self.edge_address {
+            let modules = format!(
+                "\n    (name = \"index.js\", esModule = embed {}),\n    \
+                 (name = \"index_bg.wasm\", wasm = embed {}),\n  ",
+                quote(&format!("{}/index.js", self.build_dir)),
+                quote(&format!("{}/index_bg.wasm", self.build_dir)),
+            );
+            serve("edge", address, modules, true);
         }
         if let Some((address, module)) = self.hello {
-            services.push(r#"(name = "hello", worker = .helloWorker)"#.to_owned());
-            sockets.push(format!(
-                r#"(name = "hello", address = {}, http = (), service = "hello")"#,
-                quote(address)
-            ));
-            let _ = write!(
-                workers,
-                r#"
-const helloWorker :Workerd.Worker = (
-  modules = [(name = "hello.js", esModule = embed {module})],
-  compatibilityDate = {date},
-);
-"#,
-                module = quote(module),
-                date = quote(self.compatibility_date),
-            );
+            let modules = format!(r#"(name = "hello.js", esModule = embed {})"#, quote(module));
+            serve("hello", address, modules, false);
         }
         if let Some((address, module)) = self.reference_edge {
-            services.push(r#"(name = "reference", worker = .referenceWorker)"#.to_owned());
-            sockets.push(format!(
-                r#"(name = "reference", address = {}, http = (), service = "reference")"#,
-                quote(address)
-            ));
-            let _ = write!(
-                workers,
-                r#"
-const referenceWorker :Workerd.Worker = (
-  modules = [(name = "reference_edge.js", esModule = embed {module})],
-  compatibilityDate = {date},
-  bindings = [{bindings}
-  ],
-  globalOutbound = "internet",
-);
-"#,
-                module = quote(module),
-                date = quote(self.compatibility_date),
+            let modules = format!(
+                r#"(name = "reference_edge.js", esModule = embed {})"#,
+                quote(module)
             );
+            serve("reference", address, modules, true);
         }
         // The default outbound only allows public addresses; origin and bridge are local.
         services.push(
