@@ -4,6 +4,7 @@ mod assets;
 mod handlers;
 mod http;
 mod jwks;
+mod microtasks;
 mod origin;
 mod redis;
 mod state;
@@ -25,6 +26,7 @@ async fn fetch(
     env: Env,
     _ctx: Context,
 ) -> worker::Result<web_sys::Response> {
+    microtasks::install();
     let started = js_sys::Date::now();
     let request_id = crate::ids::request_id().unwrap_or_else(|_| "unavailable".to_owned());
     let headers = client_headers(&req);
