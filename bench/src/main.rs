@@ -9,8 +9,8 @@
 //! `EDGEAUTH_BENCH_ONLY=hello,reference,rejections,profile,heap,wrangler,login,refresh,startup` (a
 //! subset), `EDGEAUTH_BENCH_WRK_THREADS` (wrk threads for the refresh chains, default 2), `EDGEAUTH_WORKER_BUILD` (another worker build to
 //! measure, e.g. for A/B comparisons), `EDGEAUTH_WORKERD_V8_FLAGS` (e.g. `--perf-basic-prof`),
-//! `EDGEAUTH_BENCH_HOLD=1` (start the stack, print the edge's URL and a token, and wait for a line
-//! on stdin: for probing or profiling by hand).
+//! `EDGEAUTH_BENCH_HOLD=1` (start the stack, print the URLs of the edge and the JS reference
+//! edge and a token, and wait for a line on stdin: for probing or profiling by hand).
 
 mod load;
 mod procfs;

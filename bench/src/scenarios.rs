@@ -94,7 +94,12 @@ impl<'a> Bench<'a> {
         self.warm_up(&session)?;
         if std::env::var_os("EDGEAUTH_BENCH_HOLD").is_some() {
             // For probing by hand: the stack stays up until stdin closes or a line arrives.
-            println!("HOLD edge={} token={}", self.stack.edge, session.access);
+            // The token last: it is the longest field, and scripts cut it with `sed 's/.*token=//'`.
+            let reference = self.stack.reference_edge.as_deref().unwrap_or("none");
+            println!(
+                "HOLD edge={} reference={reference} token={}",
+                self.stack.edge, session.access
+            );
             let _ = std::io::stdin().read_line(&mut String::new());
             return Ok(());
         }
