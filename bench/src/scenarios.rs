@@ -94,7 +94,7 @@ impl<'a> Bench<'a> {
         self.warm_up(&session)?;
         if std::env::var_os("EDGEAUTH_BENCH_HOLD").is_some() {
             // For probing by hand: the stack stays up until stdin closes or a line arrives.
-            // The token last: it is the longest field, and scripts cut it with `sed 's/.*token=//'`.
+            // The token last: it is the longest field, so everything before it stays readable.
             let reference = self.stack.reference_edge.as_deref().unwrap_or("none");
             println!(
                 "HOLD edge={} reference={reference} token={}",
