@@ -577,7 +577,27 @@ impl<'a> Bench<'a> {
             .iter()
             .map(|n| self.pid(n))
             .collect::<Result<Vec<_>, _>>()?;
-        self.profile_runs(&url, traffic, &pgids)
+        let cpu = || -> Result<Vec<f64>, BoxError> {
+            pgids.iter().map(|&p| group_cpu_seconds(p)).collect()
+        };
+        let before = cpu()?;
+        let runs = self.profile_runs(&url, traffic, &pgids)?;
+        let used: Vec<f64> = cpu()?.iter().zip(&before).map(|(a, b)| a - b).collect();
+        // The figures only mean "one isolate per core" if the kernel spread the connections.
+        let total: f64 = used.iter().sum();
+        let shares: Vec<String> = used
+            .iter()
+            .map(|u| format!("{:.0} %", 100.0 * u / total.max(1e-9)))
+            .collect();
+        self.log(&format!("per-core edge: CPU shares {}", shares.join(" / ")));
+        if used.iter().any(|u| *u < total / (2.0 * used.len() as f64)) {
+            eprintln!(
+                "bench: warning: the per-core edge's processes did uneven work ({}); its \
+                 figures are closer to one isolate's",
+                shares.join(" / ")
+            );
+        }
+        Ok(runs)
     }
 
     /// One more profile run on the same isolate after every other scenario (about half a million
