@@ -370,8 +370,7 @@ impl Stack {
             format!("http://127.0.0.1:{hello_port}/"),
             format!("http://127.0.0.1:{reference_port}/healthz"),
         ] {
-            wait_http(&url, Duration::from_secs(60), |s| s == 200)
-                .map_err(|e| format!("{e}; see {}", self.log_dir.join("workerd.log").display()))?;
+            self.wait_ok(&url, "workerd")?;
         }
         Ok(())
     }
@@ -400,16 +399,20 @@ impl Stack {
         let command = self.workerd_command_with(Some(port), None, None, overrides, heap)?;
         self.launch(name, command)?;
         let url = format!("http://127.0.0.1:{port}");
-        wait_http(&format!("{url}/healthz"), Duration::from_secs(60), |s| {
-            s == 200
-        })
-        .map_err(|e| {
+        self.wait_ok(&format!("{url}/healthz"), name)?;
+        Ok(url)
+    }
+
+    /// Waits up to a minute for `url` to answer 200; on failure the error names the log of
+    /// process `name`.
+    fn wait_ok(&self, url: &str, name: &str) -> Result<(), BoxError> {
+        wait_http(url, Duration::from_secs(60), |s| s == 200).map_err(|e| {
             format!(
                 "{e}; see {}",
                 self.log_dir.join(format!("{name}.log")).display()
             )
-        })?;
-        Ok(url)
+            .into()
+        })
     }
 
     /// Starts one more edge as `processes` `workerd serve` processes sharing one listening socket,
@@ -453,15 +456,8 @@ impl Stack {
         // The processes hold the socket now; it closes when the last of them stops.
         drop(listener);
         let url = format!("http://127.0.0.1:{port}");
-        wait_http(&format!("{url}/healthz"), Duration::from_secs(60), |s| {
-            s == 200
-        })
-        .map_err(|e| {
-            format!(
-                "{e}; see {}",
-                self.log_dir.join(format!("{name}-1.log")).display()
-            )
-        })?;
+        let first = names.first().ok_or("an edge needs at least one process")?;
+        self.wait_ok(&format!("{url}/healthz"), first)?;
         Ok((url, names))
     }
 
