@@ -11,6 +11,10 @@
 //   to the others over the BroadcastChannel "edgeauth", and a tab that waited for the lock uses
 //   that token instead of refreshing again. The server's grace window for racing refreshes is
 //   only the safety net.
+// - A refresh whose answer never arrives (network cut, proxy error) is retried at once, well
+//   within the server's windows: until the new token has been used, the server answers the old
+//   one with the same new token instead of treating it as stolen, so a lost answer does not
+//   end the session.
 'use strict';
 
 const LOCK_NAME = 'edgeauth-refresh';
@@ -19,6 +23,14 @@ const CHANNEL_NAME = 'edgeauth';
 const RENEW_EARLY_MS = 60_000;
 /** After a failed background renewal (network, 503), try again this much later. */
 const RETRY_MS = 15_000;
+/**
+ * A refresh that got no answer, or a gateway error, is tried again after these pauses (ms): far
+ * inside the server's grace window (10 s by default), where presenting the same cookie again is
+ * always safe.
+ */
+const REFRESH_RETRY_PAUSES_MS = [300, 1_500];
+/** Statuses after which the refresh may not have reached the origin, or its answer was lost. */
+const RETRYABLE_STATUSES = new Set([502, 503, 504]);
 
 const state = { token: null, expiresAt: 0, lifetimeMs: 0, user: null, sessionId: null };
 let renewTimer = 0;
@@ -169,10 +181,8 @@ function withRefreshLock(task) {
 async function refreshHoldingLock(staleToken) {
   // While this tab waited for the lock, another one may have refreshed and shared its token.
   if (state.token && state.token !== staleToken && !renewalDue()) return {};
-  let response;
-  try {
-    response = await fetch('/api/refresh', { method: 'POST', credentials: 'same-origin', cache: 'no-store' });
-  } catch {
+  const response = await postRefresh();
+  if (!response) {
     return { error: new ApiError(0, 'network', 'The server could not be reached. Check your connection and try again.') };
   }
   if (response.ok) {
@@ -186,6 +196,22 @@ async function refreshHoldingLock(staleToken) {
     return { ended: true };
   }
   return { error };
+}
+
+/** POST /api/refresh with the cookie, retried when no answer arrived; null if none ever did. */
+async function postRefresh() {
+  let response = null;
+  for (const pause of [0, ...REFRESH_RETRY_PAUSES_MS]) {
+    if (pause) await new Promise((resolve) => { setTimeout(resolve, pause); });
+    try {
+      response = await fetch('/api/refresh', { method: 'POST', credentials: 'same-origin', cache: 'no-store' });
+    } catch {
+      response = null;
+      continue;
+    }
+    if (!RETRYABLE_STATUSES.has(response.status)) break;
+  }
+  return response;
 }
 
 function renewalDue() {

@@ -28,6 +28,9 @@ pub enum StartError {
         #[source]
         source: redis::RedisError,
     },
+    /// The listen address is not loopback, and that was not explicitly allowed.
+    #[error("{0}")]
+    NotLoopback(String),
     /// The listen address is taken or not ours.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -48,6 +51,9 @@ pub struct Bridge {
 impl Bridge {
     /// Binds the listen address and prepares (lazily) the redis connection.
     pub async fn bind(config: &Config) -> Result<Self, StartError> {
+        if let Some(refusal) = config.listen_refusal() {
+            return Err(StartError::NotLoopback(refusal));
+        }
         let backend =
             backend::Backend::new(&config.redis_url, config.redis_timeout()).map_err(|source| {
                 StartError::RedisUrl {
@@ -62,7 +68,12 @@ impl Bridge {
                     addr: config.listen,
                     source,
                 })?;
-        let app = router(backend, &config.token, config.max_body_bytes);
+        let app = router(
+            backend,
+            &config.token,
+            config.readonly_token.as_deref(),
+            config.max_body_bytes,
+        );
         Ok(Bridge { listener, app })
     }
 

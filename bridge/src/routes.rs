@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::middleware::{self, Next};
@@ -17,17 +17,54 @@ use serde_json::{json, Value as JsonValue};
 use crate::backend::{server_error_text, Backend, BackendError};
 use crate::reply::{self, Encoding};
 
+/// What the read-only token may run: exactly the commands the edge sends. One list, in the core
+/// beside the Redis layout; extend it there when the edge learns a command.
+pub const READ_ONLY_COMMANDS: &[&str] = edgeauth_core::redis_layout::EDGE_COMMANDS;
+
 #[derive(Clone)]
 struct AppState {
     backend: Backend,
     token: Arc<[u8]>,
+    readonly_token: Option<Arc<[u8]>>,
 }
 
-/// The bridge's routes. Everything but `GET /healthz` needs the bearer token.
-pub fn router(backend: Backend, token: &str, max_body_bytes: usize) -> Router {
+/// What the presented token may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    Full,
+    /// Only [`READ_ONLY_COMMANDS`].
+    ReadOnly,
+}
+
+impl Access {
+    /// Refuses, like Upstash's read-only token, a command this token may not run.
+    fn permit(self, args: &[Vec<u8>]) -> Result<(), ApiError> {
+        let name = args
+            .first()
+            .map(|n| String::from_utf8_lossy(n).to_ascii_uppercase())
+            .unwrap_or_default();
+        if self == Access::ReadOnly && !READ_ONLY_COMMANDS.contains(&name.as_str()) {
+            return Err(ApiError::BadRequest(format!(
+                "NOPERM this token is read-only and has no permissions to run the '{}' command",
+                name.to_ascii_lowercase()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The bridge's routes. Everything but `GET /healthz` needs a bearer token: the full one, or the
+/// read-only one (if configured), which may run only [`READ_ONLY_COMMANDS`].
+pub fn router(
+    backend: Backend,
+    token: &str,
+    readonly_token: Option<&str>,
+    max_body_bytes: usize,
+) -> Router {
     let state = AppState {
         backend,
         token: token.as_bytes().into(),
+        readonly_token: readonly_token.map(|t| t.as_bytes().into()),
     };
     Router::new()
         .route("/", post(single))
@@ -85,17 +122,32 @@ impl From<BytesRejection> for ApiError {
 
 type Args = Vec<Vec<u8>>;
 
-async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn require_token(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let presented = request
         .headers()
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
-    match presented {
-        Some(token) if constant_time_eq(token.as_bytes(), &state.token) => next.run(request).await,
-        _ => ApiError::Unauthorized.into_response(),
-    }
+        .map(str::trim)
+        .unwrap_or_default()
+        .as_bytes();
+    let read_only = state
+        .readonly_token
+        .as_deref()
+        .is_some_and(|t| constant_time_eq(presented, t));
+    let access = if constant_time_eq(presented, &state.token) {
+        Access::Full
+    } else if read_only {
+        Access::ReadOnly
+    } else {
+        return ApiError::Unauthorized.into_response();
+    };
+    request.extensions_mut().insert(access);
+    next.run(request).await
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -104,29 +156,40 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 async fn single(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<JsonValue>, ApiError> {
     let args = command_args(&parse_json(&body?)?)?;
+    access.permit(&args)?;
     run_single(&state, args, encoding(&headers)).await
+}
+
+/// Every command of a batch must be permitted, or none runs.
+fn permit_all(access: Access, commands: &[Args]) -> Result<(), ApiError> {
+    commands.iter().try_for_each(|args| access.permit(args))
 }
 
 async fn pipeline(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<JsonValue>, ApiError> {
     let commands = batch_args(&parse_json(&body?)?)?;
+    permit_all(access, &commands)?;
     let replies = state.backend.pipeline(&commands).await?;
     batch_reply(replies, commands.len(), encoding(&headers))
 }
 
 async fn multi_exec(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<JsonValue>, ApiError> {
     let commands = batch_args(&parse_json(&body?)?)?;
+    permit_all(access, &commands)?;
     let replies = state.backend.transaction(&commands).await?;
     batch_reply(replies, commands.len(), encoding(&headers))
 }
@@ -134,6 +197,7 @@ async fn multi_exec(
 /// `GET|POST /set/key/value?EX=100`: path segments, then query pairs, then a POST body.
 async fn path_command(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     headers: HeaderMap,
     uri: Uri,
     body: Result<Bytes, BytesRejection>,
@@ -163,6 +227,7 @@ async fn path_command(
         args.push(body.to_vec());
     }
     check_allowed(&args)?;
+    access.permit(&args)?;
     run_single(&state, args, encoding(&headers)).await
 }
 
@@ -386,6 +451,34 @@ mod tests {
         assert_eq!(percent_decode("%e2%82%ac").unwrap(), "€".as_bytes());
         assert!(percent_decode("bad%2").is_err());
         assert!(percent_decode("bad%+1").is_err());
+    }
+
+    #[test]
+    fn the_read_only_token_runs_exactly_the_edge_commands() {
+        let args = |cmd: &[&str]| cmd.iter().map(|a| a.as_bytes().to_vec()).collect::<Args>();
+        for allowed in [&["HGET", "k", "f"][..], &["hget", "k", "f"], &["PING"]] {
+            assert!(
+                Access::ReadOnly.permit(&args(allowed)).is_ok(),
+                "{allowed:?}"
+            );
+        }
+        for denied in [
+            &["SET", "k", "v"][..],
+            &["DEL", "k"],
+            &["EVAL", "return 1", "0"],
+            &["EVALSHA", "abc", "0"],
+            &["HSET", "k", "f", "v"],
+            &["GET", "k"],
+            &["FLUSHALL"],
+            &[],
+        ] {
+            let refused = Access::ReadOnly.permit(&args(denied));
+            assert!(
+                matches!(&refused, Err(ApiError::BadRequest(m)) if m.starts_with("NOPERM")),
+                "{denied:?}: {refused:?}"
+            );
+            assert!(Access::Full.permit(&args(denied)).is_ok());
+        }
     }
 
     #[test]

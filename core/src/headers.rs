@@ -20,15 +20,24 @@ pub const SIGNATURE: &str = "x-edgeauth-signature";
 /// The refresh-token cookie (the `__Host-` prefix pins it to the edge's own origin).
 pub const REFRESH_COOKIE: &str = "__Host-edgeauth_rt";
 
+/// The device-credential cookie: proof of earlier successful sign-ins (`crate::device`).
+pub const DEVICE_COOKIE: &str = "__Host-edgeauth_device";
+
 /// The refresh token in one `Cookie` header value (`a=1; __Host-edgeauth_rt=...; b=2`), with
 /// optional quotes removed; `None` when the cookie is absent or empty. The edge (deciding whether
 /// a request is cookie-authenticated, for CSRF) and the origin (reading the token) both use this,
 /// so they always agree on whether the cookie is there.
 pub fn refresh_cookie(cookie_header: &str) -> Option<&str> {
+    cookie(cookie_header, REFRESH_COOKIE)
+}
+
+/// The value of the cookie `name` in one `Cookie` header value, quotes removed; `None` when
+/// absent or empty.
+pub fn cookie<'h>(cookie_header: &'h str, name: &str) -> Option<&'h str> {
     cookie_header
         .split(';')
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == REFRESH_COOKIE)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.trim_matches('"'))
         .filter(|value| !value.is_empty())
 }

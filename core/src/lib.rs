@@ -3,7 +3,10 @@
 //! Nothing in this crate reads a clock, the network or the environment: callers pass `now`
 //! (Unix seconds or milliseconds, as named) and any randomness in.
 
+pub mod address;
+pub mod device;
 pub mod edge_signature;
+pub mod email;
 pub mod error;
 pub mod headers;
 pub mod keys;

@@ -1,16 +1,21 @@
 //! Rate-limit and lockout arithmetic, pure: the Lua scripts apply it atomically in Redis.
 //!
-//! Three guards protect password checks (modelled on rauthy's per-IP delays and kanidm's
-//! growing soft locks):
-//! - per (account, client IP): after `threshold` consecutive failures the pair is locked for
+//! Guards on password checks (modelled on rauthy's per-IP delays, kanidm's growing soft locks and
+//! OWASP's device cookies, `crate::device`):
+//! - per (account, client address) for unknown devices, per (account, device) for known ones:
+//!   after `threshold` consecutive failures the pair is locked for
 //!   `base · 2^(failures − threshold)` seconds, capped at `max`. Locking the *pair* means an
-//!   attacker cannot lock the real user out from the user's own network;
-//! - per client IP: at most `ip_failures` failed logins per window, across all accounts
-//!   (credential stuffing from one address);
+//!   attacker cannot lock the real user out from the user's own network or device;
+//! - per client address: at most `ip_failures` failed logins per window, across all accounts
+//!   (credential stuffing from one address) — unknown devices only;
 //! - per account: at most `account_failures` failed logins per window from all addresses
-//!   (distributed guessing); the lock ends with the window, so it is never permanent.
+//!   (distributed guessing) — unknown devices only, so guessing never locks the owner out of a
+//!   device they signed in on before; the lock ends with the window;
+//! - successes: at most `account_successes` sign-ins per account and `ip_successes` per address
+//!   per window, so nobody mints sessions and argon2 work without bound.
 //!
-//! Successful logins reset the pair's failures and never count against any budget.
+//! "Address" is the budget bucket of `crate::address` (IPv6 by /64). A successful login resets
+//! its pair's failures.
 
 /// Settings of the login guards.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +29,10 @@ pub struct LoginLimits {
     pub ip_window_secs: u64,
     pub account_failures: u32,
     pub account_window_secs: u64,
+    pub ip_successes: u32,
+    pub ip_success_window_secs: u64,
+    pub account_successes: u32,
+    pub account_success_window_secs: u64,
 }
 
 impl Default for LoginLimits {
@@ -37,6 +46,10 @@ impl Default for LoginLimits {
             ip_window_secs: 900,
             account_failures: 100,
             account_window_secs: 3600,
+            ip_successes: 200,
+            ip_success_window_secs: 900,
+            account_successes: 30,
+            account_success_window_secs: 3600,
         }
     }
 }

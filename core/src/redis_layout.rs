@@ -6,19 +6,23 @@
 //!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
-//! | `ea:u:{user id}` | hash | id, username, email, pw (argon2id PHC), created_at | never |
-//! | `ea:email:{lowercase email}` | string | user id | never |
+//! | `ea:u:{user id}` | hash | id, username, email, pw (argon2id PHC), pwv (password version, bumped by every change), created_at | never |
+//! | `ea:email:{canonical email}` | string | user id | never |
 //! | `ea:name:{lowercase username}` | string | user id | never |
 //! | `ea:s:{session id}` | hash | uid, created_at, last_used_at, ua, ip, gen, rt (SHA-256 of the newest refresh token), rotated_at_ms, abs_exp | min(idle lifetime, absolute end) — refreshed on each rotation |
-//! | `ea:us:{user id}` | set | the user's session ids (an index; the hashes are the truth) | absolute session lifetime after the newest session |
+//! | `ea:us:{user id}` | sorted set | the user's session ids scored by creation (ms); never more than the session cap (an index; the hashes are the truth) | absolute session lifetime after the newest session |
 //! | `ea:n:{nonce}` | string | edge-signature nonces already seen | twice the signature window |
-//! | `ea:lk:{account}:{ip}` | hash | failures, locked_until of one (account, client IP) pair | the lockout's forget-after time |
-//! | `ea:lf:ip:{ip}` | string | failed logins from one address in the window | the window |
+//! | `ea:lk:{account}:{address}` | hash | failures, locked_until of one account from one address (unknown devices) | the lockout's forget-after time |
+//! | `ea:lk:{account}:d:{device}` | hash | failures, locked_until of one account on one known device (`crate::device`) | the lockout's forget-after time |
+//! | `ea:lf:ip:{address}` | string | failed logins from one address in the window | the window |
 //! | `ea:lf:acct:{account}` | string | failed logins on one account in the window | the window |
-//! | `ea:rl:{action}:{ip}` | string | register/refresh attempts from one address in the window | the window |
+//! | `ea:ls:ip:{address}` | string | successful logins from one address in the window | the window |
+//! | `ea:ls:acct:{account}` | string | successful logins on one account in the window | the window |
+//! | `ea:rl:{action}:{address}` | string | register/refresh attempts from one address in the window | the window |
 //!
-//! `{account}` is the SHA-256 (hex, first 32 digits) of the normalised email, so unknown and
-//! known emails are limited alike and no address is spelled out in key names.
+//! `{account}` is the SHA-256 (hex, first 32 digits) of the canonical email (`crate::email`), so
+//! unknown and known emails are limited alike and no address is spelled out in key names.
+//! `{address}` is the client's budget bucket (`crate::address`: IPv6 by /64).
 
 /// The Redis key of a user record.
 pub fn user(user_id: &str) -> String {
@@ -55,8 +59,20 @@ pub fn account_tag(normalized_email: &str) -> String {
     digest[..32].to_owned()
 }
 
-pub fn login_pair_lock(account_tag: &str, ip: &str) -> String {
-    format!("ea:lk:{account_tag}:{ip}")
+/// Whose failed logins on an account one lock counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LockSubject<'a> {
+    /// An unknown device, by its address bucket.
+    Address(&'a str),
+    /// A known device, by its credential id (`crate::device::KnownDevice`).
+    Device(&'a str),
+}
+
+pub fn login_lock(account_tag: &str, subject: LockSubject<'_>) -> String {
+    match subject {
+        LockSubject::Address(bucket) => format!("ea:lk:{account_tag}:{bucket}"),
+        LockSubject::Device(id) => format!("ea:lk:{account_tag}:d:{id}"),
+    }
 }
 
 pub fn login_failures_by_ip(ip: &str) -> String {
@@ -67,6 +83,17 @@ pub fn login_failures_by_account(account_tag: &str) -> String {
     format!("ea:lf:acct:{account_tag}")
 }
 
+pub fn login_successes_by_ip(ip: &str) -> String {
+    format!("ea:ls:ip:{ip}")
+}
+
+pub fn login_successes_by_account(account_tag: &str) -> String {
+    format!("ea:ls:acct:{account_tag}")
+}
+
+/// Prefix of user keys, for scripts that derive them from an id they look up.
+pub const USER_PREFIX: &str = "ea:u:";
+
 /// Fixed-window counter of an action (`register`, `refresh`) from one address.
 pub fn action_budget(action: &str, ip: &str) -> String {
     format!("ea:rl:{action}:{ip}")
@@ -75,6 +102,12 @@ pub fn action_budget(action: &str, ip: &str) -> String {
 /// Field of the session hash that names its user (what the edge checks per request).
 pub const SESSION_USER_FIELD: &str = "uid";
 
+/// Every Redis command the edge sends: `HGET` of the session's user per authenticated request,
+/// `PING` for `/healthz`. The edge's Upstash token needs nothing more, so it should be a
+/// read-only one (the dev bridge's read-only token allows exactly these). Extend this list,
+/// and only this list, when the edge learns a new command.
+pub const EDGE_COMMANDS: &[&str] = &["HGET", "PING"];
+
 /// Lua scripts, as data. Each documents its KEYS/ARGV and replies.
 pub mod scripts {
     /// Creates a user iff neither the email nor the username is taken (case-insensitively).
@@ -82,28 +115,44 @@ pub mod scripts {
     /// created_at. Reply: `ok`, `email_taken` or `username_taken`.
     pub const REGISTER_USER: &str = include_str!("lua/register_user.lua");
 
-    /// Creates a session and indexes it under its user.
-    /// KEYS: session hash, user session set. ARGV: uid, session id, created_at, ua, ip,
-    /// refresh hash, abs_exp, ttl secs, index ttl secs. Reply: 1.
-    pub const CREATE_SESSION: &str = include_str!("lua/create_session.lua");
+    /// Creates a session within the per-user cap, unless the password changed meanwhile.
+    pub const CREATE_SESSION: &str = concat!(
+        include_str!("lua/session_index.lua"),
+        include_str!("lua/create_session.lua")
+    );
 
     /// Rotates a refresh token atomically, within the refresh budget of the client address;
     /// see the script for the reply shapes.
     pub const ROTATE_REFRESH: &str = include_str!("lua/rotate_refresh.lua");
 
     /// Deletes one session if it belongs to the given user.
-    /// KEYS: session hash, user session set. ARGV: uid, session id. Reply: 1 or 0.
-    pub const REVOKE_SESSION: &str = include_str!("lua/revoke_session.lua");
+    pub const REVOKE_SESSION: &str = concat!(
+        include_str!("lua/session_index.lua"),
+        include_str!("lua/revoke_session.lua")
+    );
 
     /// Deletes every session of a user except an optional one.
-    /// KEYS: user session set. ARGV: session key prefix, session id to keep (or "").
-    /// Reply: number of sessions revoked.
-    pub const REVOKE_USER_SESSIONS: &str = include_str!("lua/revoke_user_sessions.lua");
+    pub const REVOKE_USER_SESSIONS: &str = concat!(
+        include_str!("lua/session_index.lua"),
+        include_str!("lua/revoke_user_sessions.lua")
+    );
 
-    /// Gate before a password check: lockouts and failure budgets, plus the user lookup.
+    /// A new password hash, a new password version and every other session revoked, at once.
+    pub const CHANGE_PASSWORD: &str = concat!(
+        include_str!("lua/session_index.lua"),
+        include_str!("lua/change_password.lua")
+    );
+
+    /// A user's live sessions in one step.
+    pub const LIST_SESSIONS: &str = concat!(
+        include_str!("lua/session_index.lua"),
+        include_str!("lua/list_sessions.lua")
+    );
+
+    /// Gate before a password check: lockouts and budgets, plus the account's stored record.
     pub const LOGIN_GATE: &str = include_str!("lua/login_gate.lua");
 
-    /// Records a failed password check and locks the (account, IP) pair when due.
+    /// Records a failed password check and locks the (account, address or device) when due.
     pub const LOGIN_FAILED: &str = include_str!("lua/login_failed.lua");
 
     /// A fixed-window budget (register attempts per address).
@@ -116,5 +165,12 @@ mod tests {
     fn keys_are_namespaced_and_case_folded() {
         assert_eq!(super::user_by_name("Alice_1"), "ea:name:alice_1");
         assert!(super::session("x").starts_with(super::SESSION_PREFIX));
+        assert!(super::user("x").starts_with(super::USER_PREFIX));
+        let tag = super::account_tag("a@example.com");
+        assert_ne!(
+            super::login_lock(&tag, super::LockSubject::Address("d")),
+            super::login_lock(&tag, super::LockSubject::Device("d")),
+            "an address and a device never share a lock"
+        );
     }
 }

@@ -46,6 +46,14 @@ impl Secret {
         Ok(Self(bytes))
     }
 
+    /// A separate key for another purpose, `HMAC-SHA256(self, label)`: keys derived with
+    /// different labels are independent, and none reveals this one.
+    pub fn derive(&self, label: &[u8]) -> Secret {
+        let mut mac = self.mac();
+        mac.update(label);
+        Secret(mac.finalize().into_bytes().to_vec())
+    }
+
     pub(crate) fn mac(&self) -> HmacSha256 {
         // HMAC accepts keys of any length; this cannot fail.
         <HmacSha256 as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!())

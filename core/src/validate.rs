@@ -6,10 +6,9 @@ pub const USERNAME_MIN: usize = 3;
 pub const USERNAME_MAX: usize = 32;
 pub const PASSWORD_MIN: usize = 8;
 pub const PASSWORD_MAX: usize = 128;
-/// RFC 5321 caps a forward path at 254 octets.
-pub const EMAIL_MAX: usize = 254;
+pub use crate::email::EMAIL_MAX;
 
-/// A registration that passed every rule. Emails are compared in lower case; the username
+/// A registration that passed every rule. Emails are compared in canonical form; the username
 /// keeps the user's spelling for display and is compared case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
@@ -68,19 +67,10 @@ pub fn check_username(username: &str) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// Validates an email address and returns the form used for lookups (trimmed, lower case).
+/// Validates an email address and returns its canonical form (`crate::email`), the form used for
+/// uniqueness, lookups and lockouts; the field error says why an address is refused.
 pub fn normalize_email(email: &str) -> Result<String, FieldError> {
-    let email = email.trim();
-    let invalid = || FieldError::new("email", "must be a valid email address");
-    if email.is_empty() || email.len() > EMAIL_MAX {
-        return Err(invalid());
-    }
-    let parsed: email_address::EmailAddress = email.parse().map_err(|_| invalid())?;
-    // Display names ("Name <a@b>") and domains without a dot are not what people mean to give us.
-    if parsed.email() != email || !parsed.domain().contains('.') {
-        return Err(invalid());
-    }
-    Ok(email.to_lowercase())
+    crate::email::canonical(email).map_err(|e| FieldError::new("email", e.to_string()))
 }
 
 /// Length rule for a password the user is presenting (login, current password): no strength
@@ -164,6 +154,10 @@ mod tests {
         for bad in ["", "nope", "a@b", "Alice <a@example.com>", "a@@example.com"] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
+        assert!(normalize_email("x\u{200B}@example.com")
+            .unwrap_err()
+            .message
+            .contains("invisible"));
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(normalize_email(&long).is_err());
     }

@@ -36,6 +36,7 @@ impl AppState {
             settings.argon2.clone(),
             settings.hashing_concurrency,
             settings.hashing_queue,
+            settings.hashing_per_ip,
         )
         .map_err(|reason| ConfigError::one("EDGEAUTH_ARGON2_MEMORY_KIB", reason))?;
         let jwks: Arc<str> = settings.keys.public_jwks().to_string().into();

@@ -6,6 +6,8 @@
 use std::net::SocketAddr;
 
 use clap::Args;
+use edgeauth_core::address::DEFAULT_IPV6_PREFIX;
+use edgeauth_core::device::DeviceKey;
 use edgeauth_core::keys::SigningKeyRing;
 use edgeauth_core::rate_limit::{Budget, LoginLimits};
 use edgeauth_core::secret::Secret;
@@ -78,6 +80,18 @@ pub struct ServeConfig {
     #[arg(long, env = "EDGEAUTH_REFRESH_GRACE_MS", default_value_t = 10_000)]
     pub refresh_grace_ms: u64,
 
+    /// How long after a rotation a client that lost the response may present the previous
+    /// refresh token again and receive the same successor, milliseconds, as long as that
+    /// successor has not been used; after it, or once the successor was used, the old token is
+    /// reuse and revokes the session. 0 leaves only the grace window.
+    #[arg(long, env = "EDGEAUTH_REFRESH_RECOVERY_MS", default_value_t = 300_000)]
+    pub refresh_recovery_ms: u64,
+
+    /// Live sessions one user may have; signing in beyond it revokes the user's oldest session.
+    /// Bounds the work of listing sessions, logout-all and password changes.
+    #[arg(long, env = "EDGEAUTH_SESSIONS_PER_USER", default_value_t = 50)]
+    pub sessions_per_user: u32,
+
     /// Maximum age (and future skew) of an edge signature, seconds.
     #[arg(long, env = "EDGEAUTH_SIGNATURE_WINDOW_SECS", default_value_t = 30)]
     pub signature_window_secs: u64,
@@ -97,6 +111,16 @@ pub struct ServeConfig {
     /// Password hashes computed at once (each holds the argon2 memory); 0 = number of CPUs.
     #[arg(long, env = "EDGEAUTH_HASHING_CONCURRENCY", default_value_t = 0)]
     pub hashing_concurrency: usize,
+
+    /// Password hashes one client address may have running or queued at once (per origin);
+    /// beyond it its sign-ins get 429 at once, so one client cannot fill the hashing queue.
+    #[arg(long, env = "EDGEAUTH_HASHING_PER_IP", default_value_t = 8)]
+    pub hashing_per_ip: usize,
+
+    /// Prefix length by which IPv6 client addresses share per-address budgets (one subscriber
+    /// holds at least a /64). IPv4-mapped IPv6 addresses count as their IPv4 address.
+    #[arg(long, env = "EDGEAUTH_IPV6_PREFIX", default_value_t = DEFAULT_IPV6_PREFIX)]
+    pub ipv6_prefix: u8,
 
     /// Consecutive failed logins of one account from one address before that pair is locked.
     #[arg(long, env = "EDGEAUTH_LOCKOUT_THRESHOLD", default_value_t = 5)]
@@ -134,6 +158,38 @@ pub struct ServeConfig {
         default_value_t = 3600
     )]
     pub login_account_window_secs: u64,
+
+    /// How long a device credential (cookie `__Host-edgeauth_device`, set at every successful
+    /// sign-in) marks its browser as a known device of the account, seconds. Known devices are
+    /// exempt from the address and account failure limits and meet only their own lock.
+    #[arg(long, env = "EDGEAUTH_DEVICE_TRUST_SECS", default_value_t = 180 * 86_400)]
+    pub device_trust_secs: u64,
+
+    /// Successful sign-ins allowed from one client address per window (generous: offices and
+    /// carrier NAT put many people behind one address).
+    #[arg(long, env = "EDGEAUTH_LOGIN_IP_SUCCESSES", default_value_t = 200)]
+    pub login_ip_successes: u32,
+
+    /// Window of EDGEAUTH_LOGIN_IP_SUCCESSES, seconds.
+    #[arg(
+        long,
+        env = "EDGEAUTH_LOGIN_IP_SUCCESS_WINDOW_SECS",
+        default_value_t = 900
+    )]
+    pub login_ip_success_window_secs: u64,
+
+    /// Successful sign-ins allowed on one account per window (a person signs in a few times a
+    /// day; clients should refresh, not sign in again).
+    #[arg(long, env = "EDGEAUTH_LOGIN_ACCOUNT_SUCCESSES", default_value_t = 30)]
+    pub login_account_successes: u32,
+
+    /// Window of EDGEAUTH_LOGIN_ACCOUNT_SUCCESSES, seconds.
+    #[arg(
+        long,
+        env = "EDGEAUTH_LOGIN_ACCOUNT_SUCCESS_WINDOW_SECS",
+        default_value_t = 3600
+    )]
+    pub login_account_success_window_secs: u64,
 
     /// Registrations allowed from one client address per window.
     #[arg(long, env = "EDGEAUTH_REGISTER_PER_IP", default_value_t = 20)]
@@ -181,10 +237,16 @@ pub struct Settings {
     pub session_idle_secs: u64,
     pub session_absolute_secs: u64,
     pub refresh_grace_ms: u64,
+    pub refresh_recovery_ms: u64,
+    pub sessions_per_user: u32,
     pub signature_window_secs: u64,
     pub argon2: argon2::Params,
     pub hashing_concurrency: usize,
     pub hashing_queue: usize,
+    pub hashing_per_ip: usize,
+    pub ipv6_prefix: u8,
+    pub device_key: DeviceKey,
+    pub device_trust_secs: u64,
     pub login_limits: LoginLimits,
     pub register_budget: Budget,
     pub refresh_budget: Budget,
@@ -329,6 +391,25 @@ impl ServeConfig {
             ("EDGEAUTH_REGISTER_WINDOW_SECS", self.register_window_secs),
             ("EDGEAUTH_REFRESH_PER_IP", self.refresh_per_ip.into()),
             ("EDGEAUTH_REFRESH_WINDOW_SECS", self.refresh_window_secs),
+            ("EDGEAUTH_SESSIONS_PER_USER", self.sessions_per_user.into()),
+            ("EDGEAUTH_HASHING_PER_IP", self.hashing_per_ip as u64),
+            ("EDGEAUTH_DEVICE_TRUST_SECS", self.device_trust_secs),
+            (
+                "EDGEAUTH_LOGIN_IP_SUCCESSES",
+                self.login_ip_successes.into(),
+            ),
+            (
+                "EDGEAUTH_LOGIN_IP_SUCCESS_WINDOW_SECS",
+                self.login_ip_success_window_secs,
+            ),
+            (
+                "EDGEAUTH_LOGIN_ACCOUNT_SUCCESSES",
+                self.login_account_successes.into(),
+            ),
+            (
+                "EDGEAUTH_LOGIN_ACCOUNT_SUCCESS_WINDOW_SECS",
+                self.login_account_success_window_secs,
+            ),
         ] {
             p.check(setting, value > 0, "must be greater than 0");
         }
@@ -348,6 +429,11 @@ impl ServeConfig {
             "EDGEAUTH_LOCKOUT_MAX_SECS",
             self.lockout_max_secs >= self.lockout_base_secs,
             "must be at least EDGEAUTH_LOCKOUT_BASE_SECS",
+        );
+        p.check(
+            "EDGEAUTH_IPV6_PREFIX",
+            (1..=128).contains(&self.ipv6_prefix),
+            "must be a prefix length from 1 to 128",
         );
         p.check(
             "EDGEAUTH_ARGON2_MEMORY_KIB",
@@ -396,6 +482,7 @@ impl ServeConfig {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
+        let device_key = DeviceKey::derive(&refresh_secret);
         let mut policy = TokenPolicy::new(&self.issuer, &self.audience);
         policy.access_ttl_secs = self.access_ttl_secs;
         Ok(Settings {
@@ -413,10 +500,16 @@ impl ServeConfig {
             session_idle_secs: self.session_idle_secs,
             session_absolute_secs: self.session_absolute_secs,
             refresh_grace_ms: self.refresh_grace_ms,
+            refresh_recovery_ms: self.refresh_recovery_ms,
+            sessions_per_user: self.sessions_per_user,
             signature_window_secs: self.signature_window_secs,
             argon2,
             hashing_concurrency,
             hashing_queue: self.hashing_queue,
+            hashing_per_ip: self.hashing_per_ip,
+            ipv6_prefix: self.ipv6_prefix,
+            device_key,
+            device_trust_secs: self.device_trust_secs,
             login_limits: LoginLimits {
                 threshold: self.lockout_threshold,
                 base_lock_secs: self.lockout_base_secs,
@@ -426,6 +519,10 @@ impl ServeConfig {
                 ip_window_secs: self.login_ip_window_secs,
                 account_failures: self.login_account_failures,
                 account_window_secs: self.login_account_window_secs,
+                ip_successes: self.login_ip_successes,
+                ip_success_window_secs: self.login_ip_success_window_secs,
+                account_successes: self.login_account_successes,
+                account_success_window_secs: self.login_account_success_window_secs,
             },
             register_budget: Budget {
                 max: self.register_per_ip,
@@ -545,6 +642,14 @@ pub(crate) mod tests {
             ("--issuer=", "EDGEAUTH_ISSUER"),
             ("--lockout-max-secs=10", "EDGEAUTH_LOCKOUT_MAX_SECS"),
             ("--session-idle-secs=60", "EDGEAUTH_SESSION_IDLE_SECS"),
+            ("--sessions-per-user=0", "EDGEAUTH_SESSIONS_PER_USER"),
+            ("--hashing-per-ip=0", "EDGEAUTH_HASHING_PER_IP"),
+            ("--ipv6-prefix=0", "EDGEAUTH_IPV6_PREFIX"),
+            ("--ipv6-prefix=129", "EDGEAUTH_IPV6_PREFIX"),
+            (
+                "--login-account-successes=0",
+                "EDGEAUTH_LOGIN_ACCOUNT_SUCCESSES",
+            ),
         ];
         for (flag, setting) in cases {
             assert_eq!(problems(&[flag]), vec![*setting], "{flag}");

@@ -1,7 +1,8 @@
-//! The refresh-token cookie: `__Host-` prefixed, HttpOnly, Secure, SameSite=Strict, Path=/.
+//! The refresh-token and device-credential cookies: `__Host-` prefixed, HttpOnly, Secure,
+//! SameSite=Strict, Path=/.
 
 use axum::http::{header, HeaderMap, HeaderValue};
-use edgeauth_core::headers::{refresh_cookie, REFRESH_COOKIE};
+use edgeauth_core::headers::{cookie, refresh_cookie, DEVICE_COOKIE, REFRESH_COOKIE};
 
 /// `Set-Cookie` value carrying a refresh token for `max_age_secs`.
 pub fn set(token: &str, max_age_secs: u64) -> HeaderValue {
@@ -24,6 +25,23 @@ pub fn read(headers: &HeaderMap) -> Option<String> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .find_map(refresh_cookie)
+        .map(str::to_owned)
+}
+
+/// `Set-Cookie` value carrying the device credentials (`edgeauth_core::device`).
+pub fn set_device(value: &str, max_age_secs: u64) -> HeaderValue {
+    header_value(&format!(
+        "{DEVICE_COOKIE}={value}; Max-Age={max_age_secs}; Path=/; Secure; HttpOnly; SameSite=Strict"
+    ))
+}
+
+/// The device cookie's value from the request's `Cookie` headers, if any.
+pub fn read_device(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|h| cookie(h, DEVICE_COOKIE))
         .map(str::to_owned)
 }
 
@@ -63,5 +81,17 @@ mod tests {
         }
         assert!(!text.contains("Domain"));
         assert!(clear().to_str().unwrap().contains("Max-Age=0"));
+        let device = set_device("d", 60);
+        let device = device.to_str().unwrap();
+        assert!(device.starts_with("__Host-edgeauth_device=d;"), "{device}");
+        for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/"] {
+            assert!(device.contains(attr), "{device}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("__Host-edgeauth_rt=r; __Host-edgeauth_device=a~b"),
+        );
+        assert_eq!(read_device(&h).as_deref(), Some("a~b"));
     }
 }

@@ -9,6 +9,7 @@ pub mod cookie;
 pub mod edge_trust;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod key_admin;
 pub mod openapi;
 pub mod passwords;

@@ -1,6 +1,8 @@
 //! argon2id hashing off the async threads, with a hard cap on concurrent and queued work so a
-//! login flood costs bounded memory, and a dummy hash so unknown accounts take as long.
+//! login flood costs bounded memory, a cap per client address so one client cannot fill that
+//! queue for everybody, and a dummy hash so unknown accounts take as long.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
@@ -20,6 +22,47 @@ pub struct PasswordHashing {
     admitted_limit: usize,
     dummy_hash: Arc<str>,
     memory: Arc<MemoryPool>,
+    per_address: Arc<PerAddress>,
+}
+
+/// Hashes running or queued per client address (budget bucket), at most `limit` each.
+struct PerAddress {
+    limit: usize,
+    in_flight: Mutex<HashMap<String, usize>>,
+}
+
+/// One address's claim on a hashing slot, given back when dropped.
+struct AddressSlot {
+    owner: Arc<PerAddress>,
+    address: String,
+}
+
+impl PerAddress {
+    fn claim(self: &Arc<Self>, address: &str) -> Option<AddressSlot> {
+        let mut in_flight = self.in_flight.lock().ok()?;
+        let count = in_flight.entry(address.to_owned()).or_insert(0);
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            owner: self.clone(),
+            address: address.to_owned(),
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        if let Ok(mut in_flight) = self.owner.in_flight.lock() {
+            if let Some(count) = in_flight.get_mut(&self.address) {
+                *count -= 1;
+                if *count == 0 {
+                    in_flight.remove(&self.address);
+                }
+            }
+        }
+    }
 }
 
 /// argon2 working memory (m_cost KiB each), kept between hashes. At most one buffer per running
@@ -47,8 +90,14 @@ impl MemoryPool {
 }
 
 impl PasswordHashing {
-    /// `concurrency` hashes run at once; up to `queue` more may wait.
-    pub fn new(params: Params, concurrency: usize, queue: usize) -> Result<Self, String> {
+    /// `concurrency` hashes run at once; up to `queue` more may wait; one client address may
+    /// hold at most `per_address` of those.
+    pub fn new(
+        params: Params,
+        concurrency: usize,
+        queue: usize,
+        per_address: usize,
+    ) -> Result<Self, String> {
         let memory = Arc::new(MemoryPool::default());
         let dummy_hash = memory.with(|buffer| {
             hash_blocking(
@@ -67,6 +116,10 @@ impl PasswordHashing {
             admitted_limit,
             dummy_hash: dummy_hash.into(),
             memory,
+            per_address: Arc::new(PerAddress {
+                limit: per_address.max(1),
+                in_flight: Mutex::new(HashMap::new()),
+            }),
         })
     }
 
@@ -77,30 +130,47 @@ impl PasswordHashing {
         admitted.saturating_sub(running)
     }
 
-    pub async fn hash(&self, password: String) -> AppResult<String> {
+    /// A new hash of `password`, for the client at `address` (its budget bucket).
+    pub async fn hash(&self, password: String, address: &str) -> AppResult<String> {
         let params = self.params.clone();
         let memory = self.memory.clone();
-        self.run(move || memory.with(|buffer| hash_blocking(&params, password.as_bytes(), buffer)))
-            .await?
-            .map_err(AppError::internal)
+        self.run(address, move || {
+            memory.with(|buffer| hash_blocking(&params, password.as_bytes(), buffer))
+        })
+        .await?
+        .map_err(AppError::internal)
     }
 
     /// Verifies against a stored PHC string, or against the dummy hash when there is no
     /// account, so both cases cost one argon2id computation.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> AppResult<bool> {
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+        address: &str,
+    ) -> AppResult<bool> {
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let memory = self.memory.clone();
         let matches = self
-            .run(move || memory.with(|buffer| verify_blocking(password.as_bytes(), &hash, buffer)))
+            .run(address, move || {
+                memory.with(|buffer| verify_blocking(password.as_bytes(), &hash, buffer))
+            })
             .await?;
         Ok(known && matches)
     }
 
     async fn run<T: Send + 'static>(
         &self,
+        address: &str,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> AppResult<T> {
+        let _address = self.per_address.claim(address).ok_or_else(|| {
+            AppError::limited(
+                1,
+                "Too many sign-ins from this address at once; try again in a moment.",
+            )
+        })?;
         let _admitted = self.admitted.clone().try_acquire_owned().map_err(|_| {
             AppError::api(
                 ErrorCode::ServiceUnavailable,
@@ -235,6 +305,28 @@ mod tests {
                 "{junk}"
             );
         }
+    }
+
+    #[test]
+    fn each_address_holds_at_most_its_share_of_slots() {
+        let per = Arc::new(PerAddress {
+            limit: 2,
+            in_flight: Mutex::new(HashMap::new()),
+        });
+        let a1 = per.claim("a").unwrap();
+        let _a2 = per.claim("a").unwrap();
+        assert!(per.claim("a").is_none(), "a third slot for one address");
+        let _b = per.claim("b").unwrap();
+        drop(a1);
+        assert!(
+            per.claim("a").is_some(),
+            "a slot comes back when the hash ends"
+        );
+        drop(_b);
+        assert!(
+            !per.in_flight.lock().unwrap().contains_key("b"),
+            "no entry left behind"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use edgeauth_core::refresh::RefreshToken;
+use edgeauth_core::address;
+use edgeauth_core::refresh::{RefreshToken, RefreshTokenHash};
 use edgeauth_core::token::{issue_access_token, AccessGrant};
 use edgeauth_core::ErrorCode;
 use serde::Serialize;
@@ -13,7 +14,8 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-use crate::store::{NewSession, Rotated, Rotation, User};
+use crate::guard::PasswordCheck;
+use crate::store::{Checked, NewSession, Rotated, Rotation, User, UserRecord};
 use crate::{cookie, now_millis, now_secs};
 
 /// RFC 6749 §5.1 token response, plus the user.
@@ -57,25 +59,32 @@ pub fn random_id() -> AppResult<String> {
     Ok(B64.encode(random_bytes::<16>()?))
 }
 
-/// Starts a session for a user who just proved their password; `clear` is the login-lock key
-/// of the (account, address) pair, deleted in the same round trip.
+/// Starts a session for a user who just proved their password in `check`: within the user's
+/// session cap, and only if the password is still the version that was checked (`None` if it
+/// changed meanwhile: a sign-in racing a password change leaves no session behind).
 pub async fn start(
     app: &AppState,
-    user: User,
+    record: UserRecord,
     client: &ClientInfo,
-    clear: &str,
-) -> AppResult<TokenResponse> {
+    check: &PasswordCheck,
+) -> AppResult<Option<TokenResponse>> {
     let s = &app.settings;
-    let now = now_secs();
+    let now_ms = now_millis();
+    let now = now_ms / 1000;
     let session_id = random_id()?;
     let refresh = RefreshToken::first(&session_id, random_bytes()?);
     let absolute_expiry = now + s.session_absolute_secs;
-    app.store
+    let user = record.user;
+    let created = app
+        .store
         .create_session(
             &NewSession {
                 id: &session_id,
                 user_id: &user.id,
+                password_version: &record.password_version,
+                cap: s.sessions_per_user,
                 created_at: now,
+                created_at_ms: now_ms,
                 user_agent: &client.user_agent,
                 ip: &client.ip,
                 refresh_hash: &refresh.hash(),
@@ -83,11 +92,37 @@ pub async fn start(
                 idle_secs: s.session_idle_secs,
                 absolute_secs: s.session_absolute_secs,
             },
-            clear,
+            &check.attempt(),
+            &s.login_limits,
         )
         .await?;
+    let evicted = match created {
+        Checked::Done(evicted) => evicted,
+        Checked::Stale => {
+            tracing::warn!(audit = "login_refused", user_id = %user.id, reason = "password changed during sign-in");
+            return Ok(None);
+        }
+    };
     tracing::info!(audit = "login_succeeded", user_id = %user.id, session_id = %session_id);
-    pair(app, user, &refresh, now, absolute_expiry)
+    if evicted > 0 {
+        tracing::info!(audit = "session_revoked", reason = "session_cap", user_id = %user.id, revoked = evicted);
+    }
+    pair(app, user, &refresh, now, absolute_expiry).map(Some)
+}
+
+/// Whether `presented` is an ancestor of the session's current token, walked on a blocking
+/// thread: proving it may take up to `MAX_CHAIN_WALK` HMAC steps.
+async fn proves_ancestry(
+    app: &AppState,
+    presented: &RefreshToken,
+    generation: u64,
+    current: RefreshTokenHash,
+) -> AppResult<bool> {
+    let key = app.settings.refresh_secret.clone();
+    let token = presented.clone();
+    tokio::task::spawn_blocking(move || token.is_ancestor_of(&key, generation, &current))
+        .await
+        .map_err(AppError::internal)
 }
 
 /// Rotates a refresh token (see `edgeauth_core::refresh` for the chain and grace design).
@@ -97,7 +132,10 @@ pub async fn refresh(
     client: &ClientInfo,
 ) -> AppResult<Refreshed> {
     let s = &app.settings;
-    let successor = presented.successor(&s.refresh_secret);
+    // The last generation has no successor: that session must sign in again.
+    let Some(successor) = presented.successor(&s.refresh_secret) else {
+        return Ok(Refreshed::Invalid);
+    };
     let outcome = app
         .store
         .rotate_refresh(&Rotation {
@@ -110,7 +148,9 @@ pub async fn refresh(
             idle_secs: s.session_idle_secs,
             user_agent: &client.user_agent,
             ip: &client.ip,
+            address: &address::bucket(&client.ip, s.ipv6_prefix),
             budget: s.refresh_budget,
+            recovery_ms: s.refresh_recovery_ms,
         })
         .await?;
     match outcome {
@@ -132,7 +172,7 @@ pub async fn refresh(
             generation,
             current,
         } => {
-            if presented.is_ancestor_of(&s.refresh_secret, generation, &current) {
+            if proves_ancestry(app, presented, generation, current).await? {
                 app.store.delete_session(presented.session_id()).await?;
                 tracing::warn!(
                     audit = "refresh_token_reused",
@@ -154,17 +194,31 @@ pub async fn refresh(
 }
 
 /// Revokes the session a refresh token belongs to, if the token is (or was) really one of its
-/// tokens. Returns whether a session was revoked.
-pub async fn revoke_by_refresh_token(app: &AppState, presented: &RefreshToken) -> AppResult<bool> {
-    let Some(state) = app.store.refresh_state(presented.session_id()).await? else {
-        return Ok(false);
+/// tokens. Spends the refresh budget of the client's address like a refresh does. Returns
+/// whether a session was revoked.
+pub async fn revoke_by_refresh_token(
+    app: &AppState,
+    presented: &RefreshToken,
+    client_ip: &str,
+) -> AppResult<bool> {
+    let s = &app.settings;
+    let address = address::bucket(client_ip, s.ipv6_prefix);
+    let state = match app
+        .store
+        .refresh_state(presented.session_id(), &address, s.refresh_budget)
+        .await?
+    {
+        Ok(Some(state)) => state,
+        Ok(None) => return Ok(false),
+        Err(retry_after) => {
+            return Err(AppError::limited(
+                retry_after,
+                "Too many refreshes from this address; try again shortly.",
+            ))
+        }
     };
     let genuine = (presented.generation() == state.generation && presented.hash() == state.current)
-        || presented.is_ancestor_of(
-            &app.settings.refresh_secret,
-            state.generation,
-            &state.current,
-        );
+        || proves_ancestry(app, presented, state.generation, state.current.clone()).await?;
     if !genuine {
         return Ok(false);
     }
@@ -212,13 +266,14 @@ pub fn token_response(
     (status, [(header::SET_COOKIE, cookie)], Json(body)).into_response()
 }
 
-/// The refresh token of a request: the JSON body's `refresh_token`, else the cookie.
+/// The refresh token of a request: the body's token (`RefreshBody::token`: never empty), else
+/// the cookie.
 pub fn presented_refresh_token(
-    body_token: Option<String>,
+    body_token: Option<&str>,
     headers: &HeaderMap,
 ) -> AppResult<RefreshToken> {
     let text = body_token
-        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
         .or_else(|| cookie::read(headers))
         .ok_or_else(|| {
             AppError::api(

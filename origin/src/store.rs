@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use edgeauth_core::rate_limit::{Budget, LoginLimits};
-use edgeauth_core::redis_layout::{self as layout, scripts};
+use edgeauth_core::redis_layout::{self as layout, scripts, LockSubject};
 use edgeauth_core::refresh::RefreshTokenHash;
 use edgeauth_upstash::{cmd, Script, UpstashClient, Value};
 use serde::Serialize;
@@ -19,16 +19,19 @@ use crate::redis_client::MeteredRedis;
 pub struct User {
     pub id: String,
     pub username: String,
-    /// Lower-cased.
+    /// Canonical form: NFKC, case-folded, the domain in IDNA ASCII form (docs/security.md).
     pub email: String,
     /// Unix seconds.
     pub created_at: u64,
 }
 
-/// A user with the stored password hash, for authentication only.
+/// A user with the stored password hash and its version, for authentication only.
 pub struct UserRecord {
     pub user: User,
     pub password_hash: String,
+    /// Bumped by every password change; a session is only created (and a change only applied)
+    /// while it is still the version the password was checked against.
+    pub password_version: String,
 }
 
 pub struct NewUser<'a> {
@@ -48,7 +51,13 @@ pub enum Registered {
 pub struct NewSession<'a> {
     pub id: &'a str,
     pub user_id: &'a str,
+    /// The password version the sign-in was checked against.
+    pub password_version: &'a str,
+    /// Live sessions the user may have; the oldest beyond it are revoked.
+    pub cap: u32,
     pub created_at: u64,
+    /// Orders the user's sessions for the cap (milliseconds).
+    pub created_at_ms: u64,
     pub user_agent: &'a str,
     pub ip: &'a str,
     pub refresh_hash: &'a RefreshTokenHash,
@@ -67,7 +76,10 @@ pub struct Rotation<'a> {
     pub idle_secs: u64,
     pub user_agent: &'a str,
     pub ip: &'a str,
+    /// The client's budget bucket (`edgeauth_core::address`).
+    pub address: &'a str,
     pub budget: Budget,
+    pub recovery_ms: u64,
 }
 
 /// What the rotation script decided.
@@ -110,6 +122,42 @@ pub struct SessionInfo {
     pub current: bool,
 }
 
+/// Who attempts a password check, as the login guards count it.
+pub struct Attempt<'a> {
+    /// `layout::account_tag` of the canonical email.
+    pub account_tag: &'a str,
+    /// The client's budget bucket.
+    pub address: &'a str,
+    /// The known device's credential id, if the request carried a valid one for the account.
+    pub device: Option<&'a str>,
+}
+
+impl Attempt<'_> {
+    /// The lock this attempt meets: its device's if known, else its address's.
+    pub fn lock_key(&self) -> String {
+        let subject = match self.device {
+            Some(id) => LockSubject::Device(id),
+            None => LockSubject::Address(self.address),
+        };
+        layout::login_lock(self.account_tag, subject)
+    }
+
+    fn known_device_flag(&self) -> &'static str {
+        if self.device.is_some() {
+            "1"
+        } else {
+            "0"
+        }
+    }
+}
+
+/// Whether a password-checked write (a session, a password change) went through.
+pub enum Checked<T> {
+    Done(T),
+    /// The password changed after it was checked; nothing was written.
+    Stale,
+}
+
 /// The refresh state of a session, for logout by refresh token.
 pub struct RefreshState {
     pub user_id: String,
@@ -125,6 +173,8 @@ pub struct Store {
     rotate_refresh: Script,
     revoke_session: Script,
     revoke_user_sessions: Script,
+    change_password: Script,
+    list_sessions: Script,
     login_gate: Script,
     login_failed: Script,
     rate_limit: Script,
@@ -133,7 +183,7 @@ pub struct Store {
 /// What the login gate found: how long to wait, and the account if the email is known.
 pub struct Gate {
     pub retry_after: u64,
-    pub user_id: Option<String>,
+    pub account: Option<UserRecord>,
 }
 
 impl Store {
@@ -143,6 +193,8 @@ impl Store {
         let rotate_refresh = Script::new(scripts::ROTATE_REFRESH);
         let revoke_session = Script::new(scripts::REVOKE_SESSION);
         let revoke_user_sessions = Script::new(scripts::REVOKE_USER_SESSIONS);
+        let change_password = Script::new(scripts::CHANGE_PASSWORD);
+        let list_sessions = Script::new(scripts::LIST_SESSIONS);
         let login_gate = Script::new(scripts::LOGIN_GATE);
         let login_failed = Script::new(scripts::LOGIN_FAILED);
         let rate_limit = Script::new(scripts::RATE_LIMIT);
@@ -154,6 +206,8 @@ impl Store {
                 ("rotate_refresh", &rotate_refresh),
                 ("revoke_session", &revoke_session),
                 ("revoke_user_sessions", &revoke_user_sessions),
+                ("change_password", &change_password),
+                ("list_sessions", &list_sessions),
                 ("login_gate", &login_gate),
                 ("login_failed", &login_failed),
                 ("rate_limit", &rate_limit),
@@ -166,6 +220,8 @@ impl Store {
             rotate_refresh,
             revoke_session,
             revoke_user_sessions,
+            change_password,
+            list_sessions,
             login_gate,
             login_failed,
             rate_limit,
@@ -223,44 +279,81 @@ impl Store {
             return Ok(None);
         }
         let password_hash = fields.remove("pw").unwrap_or_default();
+        let password_version = fields.remove("pwv").unwrap_or_else(|| "0".to_owned());
         Ok(Some(UserRecord {
             user: user_from_fields(fields),
             password_hash,
+            password_version,
         }))
     }
 
-    pub async fn set_password_hash(&self, user_id: &str, hash: &str) -> AppResult<()> {
-        self.redis
-            .execute(&cmd("HSET").arg(layout::user(user_id)).arg("pw").arg(hash))
+    /// Creates a session (revoking the user's oldest beyond the cap), clears the lock of the
+    /// attempt that just proved the password and counts the success, in one step, unless the
+    /// password changed since it was checked. Returns how many sessions the cap revoked.
+    pub async fn create_session(
+        &self,
+        s: &NewSession<'_>,
+        attempt: &Attempt<'_>,
+        limits: &LoginLimits,
+    ) -> AppResult<Checked<u64>> {
+        let reply = self
+            .redis
+            .eval_script(
+                &self.create_session,
+                [
+                    layout::session(s.id),
+                    layout::user_sessions(s.user_id),
+                    layout::user(s.user_id),
+                    attempt.lock_key(),
+                    layout::login_successes_by_ip(attempt.address),
+                    layout::login_successes_by_account(attempt.account_tag),
+                ],
+                [
+                    s.user_id.to_owned(),
+                    s.id.to_owned(),
+                    s.created_at.to_string(),
+                    s.user_agent.to_owned(),
+                    s.ip.to_owned(),
+                    s.refresh_hash.0.clone(),
+                    s.absolute_expiry.to_string(),
+                    s.idle_secs.min(s.absolute_secs).to_string(),
+                    s.absolute_secs.to_string(),
+                    s.password_version.to_owned(),
+                    s.cap.to_string(),
+                    layout::SESSION_PREFIX.to_owned(),
+                    s.created_at_ms.to_string(),
+                    limits.ip_success_window_secs.to_string(),
+                    limits.account_success_window_secs.to_string(),
+                ],
+            )
             .await?;
-        Ok(())
+        checked("create_session", &reply)
     }
 
-    /// Creates a session and, in the same round trip, deletes `clear` (the login lock of the
-    /// account and address that just proved the password).
-    pub async fn create_session(&self, s: &NewSession<'_>, clear: &str) -> AppResult<()> {
-        let create = self.create_session.invoke(
-            [layout::session(s.id), layout::user_sessions(s.user_id)],
-            [
-                s.user_id.to_owned(),
-                s.id.to_owned(),
-                s.created_at.to_string(),
-                s.user_agent.to_owned(),
-                s.ip.to_owned(),
-                s.refresh_hash.0.clone(),
-                s.absolute_expiry.to_string(),
-                s.idle_secs.min(s.absolute_secs).to_string(),
-                s.absolute_secs.to_string(),
-            ],
-        );
-        for reply in self
+    /// Sets a new password hash, bumps the password version and revokes every session of the
+    /// user but `keep`, in one step, unless the version moved on since `expected_version` was
+    /// read. `clear` is the lock of the attempt that proved the current password.
+    pub async fn change_password(
+        &self,
+        user_id: &str,
+        new_hash: &str,
+        expected_version: &str,
+        keep: &str,
+        clear: &str,
+    ) -> AppResult<Checked<u64>> {
+        let reply = self
             .redis
-            .pipeline(&[create, cmd("DEL").arg(clear)])
-            .await?
-        {
-            reply.map_err(|e| AppError::internal(format!("create_session: {e}")))?;
-        }
-        Ok(())
+            .eval_script(
+                &self.change_password,
+                [
+                    layout::user(user_id),
+                    layout::user_sessions(user_id),
+                    clear.to_owned(),
+                ],
+                [new_hash, expected_version, keep, layout::SESSION_PREFIX],
+            )
+            .await?;
+        checked("change_password", &reply)
     }
 
     pub async fn rotate_refresh(&self, r: &Rotation<'_>) -> AppResult<Rotated> {
@@ -270,7 +363,7 @@ impl Store {
                 &self.rotate_refresh,
                 [
                     layout::session(r.session_id),
-                    layout::action_budget("refresh", r.ip),
+                    layout::action_budget("refresh", r.address),
                 ],
                 [
                     r.presented_generation.to_string(),
@@ -283,6 +376,7 @@ impl Store {
                     r.ip.to_owned(),
                     r.budget.max.to_string(),
                     r.budget.window_secs.to_string(),
+                    r.recovery_ms.to_string(),
                 ],
             )
             .await?;
@@ -312,20 +406,41 @@ impl Store {
         }
     }
 
-    pub async fn refresh_state(&self, session_id: &str) -> AppResult<Option<RefreshState>> {
-        let reply = self
-            .redis
-            .execute(
-                &cmd("HMGET")
-                    .arg(layout::session(session_id))
-                    .arg(layout::SESSION_USER_FIELD)
-                    .arg("gen")
-                    .arg("rt"),
-            )
-            .await?;
+    /// The refresh state of a session for a logout by refresh token, after spending one unit of
+    /// the address's refresh budget (both in one round trip). `Err(retry_after)` when the
+    /// budget is used up.
+    pub async fn refresh_state(
+        &self,
+        session_id: &str,
+        address: &str,
+        budget: Budget,
+    ) -> AppResult<Result<Option<RefreshState>, u64>> {
+        let spend = self.rate_limit.invoke(
+            [layout::action_budget("refresh", address)],
+            [u64::from(budget.max), budget.window_secs],
+        );
+        let state = cmd("HMGET")
+            .arg(layout::session(session_id))
+            .arg(layout::SESSION_USER_FIELD)
+            .arg("gen")
+            .arg("rt");
+        let mut replies = self.redis.pipeline(&[spend, state]).await?.into_iter();
+        let (Some(spent), Some(state)) = (replies.next(), replies.next()) else {
+            return Err(AppError::internal(
+                "refresh_state: missing pipeline replies",
+            ));
+        };
+        let retry_after = spent
+            .map_err(|e| AppError::internal(format!("refresh budget: {e}")))?
+            .as_i64()
+            .unwrap_or(0);
+        if retry_after > 0 {
+            return Ok(Err(retry_after as u64));
+        }
+        let reply = state.map_err(|e| AppError::internal(format!("HMGET session: {e}")))?;
         let items = reply.as_array().unwrap_or_default();
         let text = |i: usize| items.get(i).and_then(Value::as_str);
-        Ok(
+        Ok(Ok(
             match (text(0), text(1).and_then(|g| g.parse().ok()), text(2)) {
                 (Some(uid), Some(generation), Some(rt)) => Some(RefreshState {
                     user_id: uid.to_owned(),
@@ -334,7 +449,7 @@ impl Store {
                 }),
                 _ => None,
             },
-        )
+        ))
     }
 
     /// Deletes a session outright (reuse detected: no ownership question to ask).
@@ -352,7 +467,7 @@ impl Store {
             .eval_script(
                 &self.revoke_session,
                 [layout::session(session_id), layout::user_sessions(user_id)],
-                [user_id, session_id],
+                [user_id, session_id, layout::SESSION_PREFIX],
             )
             .await?;
         Ok(reply.as_i64() == Some(1))
@@ -373,124 +488,118 @@ impl Store {
             .ok_or_else(|| unexpected("revoke_user_sessions", &reply))
     }
 
-    /// The user's live sessions, oldest first. Index entries of expired sessions are pruned.
+    /// The user's live sessions, oldest first, in one script (at most the session cap of them).
+    /// Index entries of expired sessions are pruned.
     pub async fn sessions(&self, user_id: &str, current: &str) -> AppResult<Vec<SessionInfo>> {
-        let index = layout::user_sessions(user_id);
-        let members = self.redis.execute(&cmd("SMEMBERS").arg(&index)).await?;
-        let ids: Vec<String> = members
+        let reply = self
+            .redis
+            .eval_script(
+                &self.list_sessions,
+                [layout::user_sessions(user_id)],
+                [user_id, layout::SESSION_PREFIX],
+            )
+            .await?;
+        let rows = reply
             .as_array()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect();
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let commands: Vec<_> = ids
-            .iter()
-            .map(|id| {
-                cmd("HMGET")
-                    .arg(layout::session(id))
-                    .arg(layout::SESSION_USER_FIELD)
-                    .arg("created_at")
-                    .arg("last_used_at")
-                    .arg("ua")
-                    .arg("ip")
-            })
-            .collect();
-        let replies = self.redis.pipeline(&commands).await?;
-        let mut sessions = Vec::new();
-        let mut stale = Vec::new();
-        for (id, reply) in ids.into_iter().zip(replies) {
-            let reply = reply.map_err(|e| AppError::internal(format!("HMGET session: {e}")))?;
-            let items = reply.as_array().unwrap_or_default();
+            .ok_or_else(|| unexpected("list_sessions", &reply))?;
+        let mut sessions = Vec::with_capacity(rows.len());
+        for row in rows {
+            let items = row.as_array().unwrap_or_default();
             let text = |i: usize| items.get(i).and_then(Value::as_str).unwrap_or_default();
-            if text(0) != user_id {
-                stale.push(id);
-                continue;
-            }
             sessions.push(SessionInfo {
-                current: id == current,
+                current: text(0) == current,
                 created_at: text(1).parse().unwrap_or_default(),
                 last_used_at: text(2).parse().unwrap_or_default(),
                 user_agent: text(3).to_owned(),
                 ip: text(4).to_owned(),
-                id,
+                id: text(0).to_owned(),
             });
-        }
-        if !stale.is_empty() {
-            self.redis
-                .execute(&cmd("SREM").arg(&index).args(stale))
-                .await?;
         }
         sessions.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
         Ok(sessions)
     }
 
-    /// Checks the login guards for an (account, address) pair and looks the account up.
+    /// Checks the login guards for an attempt and reads the account's stored record (the same
+    /// Redis work whether or not the email is registered).
     pub async fn login_gate(
         &self,
         email: &str,
-        ip: &str,
+        attempt: &Attempt<'_>,
         limits: &LoginLimits,
         now: u64,
     ) -> AppResult<Gate> {
-        let tag = layout::account_tag(email);
         let reply = self
             .redis
             .eval_script(
                 &self.login_gate,
                 [
-                    layout::login_pair_lock(&tag, ip),
-                    layout::login_failures_by_ip(ip),
-                    layout::login_failures_by_account(&tag),
+                    attempt.lock_key(),
+                    layout::login_failures_by_ip(attempt.address),
+                    layout::login_failures_by_account(attempt.account_tag),
+                    layout::login_successes_by_ip(attempt.address),
+                    layout::login_successes_by_account(attempt.account_tag),
                     layout::user_by_email(email),
                 ],
                 [
-                    now,
-                    limits.ip_failures.into(),
-                    limits.account_failures.into(),
+                    now.to_string(),
+                    limits.ip_failures.to_string(),
+                    limits.account_failures.to_string(),
+                    limits.ip_successes.to_string(),
+                    limits.account_successes.to_string(),
+                    attempt.known_device_flag().to_owned(),
+                    layout::USER_PREFIX.to_owned(),
                 ],
             )
             .await?;
         let items = reply.as_array().unwrap_or_default();
-        let retry_after = items.first().and_then(Value::as_i64);
-        let user_id = items.get(1).and_then(Value::as_str);
-        match (retry_after, user_id) {
-            (Some(retry_after), Some(user_id)) => Ok(Gate {
-                retry_after: retry_after.max(0) as u64,
-                user_id: Some(user_id.to_owned()).filter(|id| !id.is_empty()),
+        let text = |i: usize| items.get(i).and_then(Value::as_str);
+        let Some(retry_after) = items.first().and_then(Value::as_i64) else {
+            return Err(unexpected("login_gate", &reply));
+        };
+        let account = match (text(1).filter(|id| !id.is_empty()), text(2)) {
+            (Some(id), Some(pw)) => Some(UserRecord {
+                user: User {
+                    id: id.to_owned(),
+                    username: text(4).unwrap_or_default().to_owned(),
+                    email: text(5).unwrap_or_default().to_owned(),
+                    created_at: text(6).and_then(|t| t.parse().ok()).unwrap_or_default(),
+                },
+                password_hash: pw.to_owned(),
+                password_version: text(3).unwrap_or("0").to_owned(),
             }),
-            _ => Err(unexpected("login_gate", &reply)),
-        }
+            _ => None,
+        };
+        Ok(Gate {
+            retry_after: retry_after.max(0) as u64,
+            account,
+        })
     }
 
-    /// Records a failed password check; returns how long the pair is now locked (s).
+    /// Records a failed password check; returns how long the attempt's lock now lasts (s).
     pub async fn login_failed(
         &self,
-        email: &str,
-        ip: &str,
+        attempt: &Attempt<'_>,
         limits: &LoginLimits,
         now: u64,
     ) -> AppResult<u64> {
-        let tag = layout::account_tag(email);
         let reply = self
             .redis
             .eval_script(
                 &self.login_failed,
                 [
-                    layout::login_pair_lock(&tag, ip),
-                    layout::login_failures_by_ip(ip),
-                    layout::login_failures_by_account(&tag),
+                    attempt.lock_key(),
+                    layout::login_failures_by_ip(attempt.address),
+                    layout::login_failures_by_account(attempt.account_tag),
                 ],
                 [
-                    now,
-                    limits.threshold.into(),
-                    limits.base_lock_secs,
-                    limits.max_lock_secs,
-                    limits.forget_after_secs,
-                    limits.ip_window_secs,
-                    limits.account_window_secs,
+                    now.to_string(),
+                    limits.threshold.to_string(),
+                    limits.base_lock_secs.to_string(),
+                    limits.max_lock_secs.to_string(),
+                    limits.forget_after_secs.to_string(),
+                    limits.ip_window_secs.to_string(),
+                    limits.account_window_secs.to_string(),
+                    attempt.known_device_flag().to_owned(),
                 ],
             )
             .await?;
@@ -542,6 +651,16 @@ fn user_from_fields(mut fields: HashMap<String, String>) -> User {
         username: take("username"),
         email: take("email"),
         created_at: take("created_at").parse().unwrap_or_default(),
+    }
+}
+
+/// Reads `{'ok', count}` / `{'stale'}` replies.
+fn checked(what: &str, reply: &Value) -> AppResult<Checked<u64>> {
+    let items = reply.as_array().unwrap_or_default();
+    match (items.first().and_then(Value::as_str), items.get(1)) {
+        (Some("ok"), Some(count)) => Ok(Checked::Done(count.as_i64().unwrap_or(0).max(0) as u64)),
+        (Some("stale"), None) => Ok(Checked::Stale),
+        _ => Err(unexpected(what, reply)),
     }
 }
 

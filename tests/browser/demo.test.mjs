@@ -315,6 +315,50 @@ test('two tabs renewing at the same moment both stay signed in', { timeout: 90_0
   await context.close();
 });
 
+test('a refresh whose answer is lost is retried, and the session survives', { timeout: 60_000 }, async () => {
+  const user = newUser();
+  const { context, page } = await deviceSignedIn(user, { registerFirst: true });
+  const before = (await refreshCookie(context)).value;
+
+  // The next refresh reaches the server, which rotates the token, but its answer never reaches
+  // the page: the test sends the page's request itself and cuts the page's connection.
+  let rotated = null;
+  let attempts = 0;
+  await page.route('**/api/refresh', async (route) => {
+    attempts += 1;
+    if (rotated) {
+      await route.continue();
+      return;
+    }
+    const response = await fetch(route.request().url(), {
+      method: 'POST',
+      headers: {
+        cookie: `${COOKIE}=${before}`,
+        origin: EDGE,
+        'cf-connecting-ip': deviceAddress(context),
+      },
+    });
+    rotated = { status: response.status, body: await response.json() };
+    await route.abort('connectionreset');
+  });
+  await page.click('#renew');
+  await page.locator('#notice', { hasText: 'Access token renewed.' }).waitFor();
+  assert.equal(rotated?.status, 200, 'the lost refresh rotated the token on the server');
+  assert.ok(attempts >= 2, `the page retried (${attempts} attempts)`);
+  // The retry presented the old cookie and got the very same successor: one session, no reuse.
+  const after = (await refreshCookie(context)).value;
+  assert.notEqual(after, before);
+  assert.equal(after, rotated.body.refresh_token, 'the retry got the same successor');
+  await page.unroute('**/api/refresh');
+  assert.equal(await sessionCount(page), 1);
+  await page.reload();
+  await settled(page);
+  await signedIn(page);
+
+  assertNoProblems();
+  await context.close();
+});
+
 test('the page renews its access token shortly before expiry, and after a 401', { timeout: 60_000 }, async () => {
   const user = newUser();
   const context = await browser.newContext();

@@ -32,6 +32,14 @@ pub const ORIGIN_TIMEOUT_MS: u64 = 4_000;
 #[derive(Debug, Clone)]
 pub struct StackOptions {
     pub refresh_grace_ms: u64,
+    /// How long a lost refresh response can be recovered (short, so its end is testable).
+    pub refresh_recovery_ms: u64,
+    /// First lock of an (account, address or device), seconds (short, so doubling is testable).
+    pub lockout_base_secs: u64,
+    /// Live sessions per user (low, so the cap is testable).
+    pub sessions_per_user: u32,
+    /// Successful sign-ins per address per window (low, so the budget is testable).
+    pub login_ip_successes: u32,
     pub redis_timeout_ms: u64,
     pub access_ttl_secs: u64,
     /// Refreshes per client address per minute (low, so the limit is testable).
@@ -49,6 +57,10 @@ impl Default for StackOptions {
     fn default() -> Self {
         Self {
             refresh_grace_ms: 2_000,
+            refresh_recovery_ms: 5_000,
+            lockout_base_secs: 4,
+            sessions_per_user: 8,
+            login_ip_successes: 40,
             redis_timeout_ms: 1_000,
             access_ttl_secs: 900,
             refresh_per_ip: 40,
@@ -191,7 +203,10 @@ pub struct Stack {
     pub admin: String,
     /// Base URL and token of the Upstash REST bridge.
     pub bridge: String,
+    /// The bridge's full token (the origin's, and the tests' for assertions).
     pub bridge_token: String,
+    /// The bridge's read-only token: the edge's, as `make dev` sets it up.
+    pub bridge_readonly_token: String,
     /// The origin's signing keys (the tests forge and mint tokens with them).
     pub signing_keys: SigningKeyRing,
     /// The edge⇄origin secret, base64url (the tests sign direct origin calls with it).
@@ -224,6 +239,7 @@ impl Stack {
             (free_port()?, free_port()?, free_port()?, free_port()?);
         let admin_port = free_port()?;
         let bridge_token = random_b64(24)?;
+        let bridge_readonly_token = random_b64(24)?;
         let edge_secret = random_b64(32)?;
         let refresh_secret = random_b64(32)?;
         let signing_keys = SigningKeyRing::new(vec![SigningKey::ed25519(
@@ -247,6 +263,7 @@ impl Stack {
             admin: format!("http://127.0.0.1:{admin_port}"),
             bridge: format!("http://127.0.0.1:{bridge_port}"),
             bridge_token,
+            bridge_readonly_token,
             signing_keys,
             edge_secret,
             refresh_secret,
@@ -275,7 +292,8 @@ impl Stack {
                 "BRIDGE_REDIS_URL",
                 format!("redis://127.0.0.1:{redis_port}"),
             )
-            .env("UPSTASH_REDIS_REST_TOKEN", &stack.bridge_token);
+            .env("UPSTASH_REDIS_REST_TOKEN", &stack.bridge_token)
+            .env("BRIDGE_READONLY_TOKEN", &stack.bridge_readonly_token);
         stack.launch("bridge", bridge)?;
         wait_http(
             &format!("{}/healthz", stack.bridge),
@@ -311,7 +329,11 @@ impl Stack {
                 "UPSTASH_REDIS_REST_URL",
                 format!("http://127.0.0.1:{}", self.bridge_port),
             ),
-            ("UPSTASH_REDIS_REST_TOKEN", self.bridge_token.clone()),
+            // The edge only reads: it gets the read-only token, as with `make dev`.
+            (
+                "UPSTASH_REDIS_REST_TOKEN",
+                self.bridge_readonly_token.clone(),
+            ),
             ("EDGEAUTH_EDGE_SECRET", self.edge_secret.clone()),
             ("EDGEAUTH_JWKS", self.signing_keys.public_jwks().to_string()),
             (
@@ -616,6 +638,11 @@ impl Stack {
         Ok(())
     }
 
+    /// The path of one of the workspace's binaries the stack runs (`edgeauth-bridge`, …).
+    pub fn binary(&self, name: &str) -> PathBuf {
+        self.tools.bin_dir.join(name)
+    }
+
     /// The command that runs an origin of this stack on `port` (same Redis, keys and
     /// secrets), from a directory without a `.env`.
     pub fn origin_command(&self, port: u16) -> Command {
@@ -635,6 +662,22 @@ impl Stack {
             .env(
                 "EDGEAUTH_REFRESH_GRACE_MS",
                 self.options.refresh_grace_ms.to_string(),
+            )
+            .env(
+                "EDGEAUTH_REFRESH_RECOVERY_MS",
+                self.options.refresh_recovery_ms.to_string(),
+            )
+            .env(
+                "EDGEAUTH_LOCKOUT_BASE_SECS",
+                self.options.lockout_base_secs.to_string(),
+            )
+            .env(
+                "EDGEAUTH_SESSIONS_PER_USER",
+                self.options.sessions_per_user.to_string(),
+            )
+            .env(
+                "EDGEAUTH_LOGIN_IP_SUCCESSES",
+                self.options.login_ip_successes.to_string(),
             )
             .env(
                 "EDGEAUTH_ACCESS_TTL_SECS",

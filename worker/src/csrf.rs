@@ -3,7 +3,9 @@
 //! The rule (docs/security.md, "Browsers"): a state-changing request (any method but GET, HEAD
 //! and OPTIONS) that carries the refresh cookie and is not authenticated by a Bearer token is
 //! *cookie-authenticated* — except `POST /api/refresh` and `POST /api/logout` whose JSON body
-//! names a `refresh_token`, because the origin then uses the body's token and ignores the cookie.
+//! presents a `refresh_token`, because the origin then uses the body's token and ignores the
+//! cookie. Whether it does is decided by `edgeauth_core::refresh::RefreshBody`, the parse the
+//! origin uses too: an empty token is no token, so the cookie (and this check) applies.
 //! A cookie-authenticated request passes only if its `Origin` is the edge's own origin or on
 //! the allow-list (`EDGEAUTH_ALLOWED_ORIGINS`), or, when it has no `Origin` at all,
 //! `Sec-Fetch-Site` is `same-origin`. Anything else is refused with 403 before Redis or the
@@ -14,6 +16,7 @@
 //! the cookie attached, and only this check stops them.
 
 use edgeauth_core::headers::refresh_cookie;
+use edgeauth_core::refresh::RefreshBody;
 
 use crate::cors::CorsPolicy;
 
@@ -91,14 +94,11 @@ pub fn check(
     }
 }
 
-/// Whether the body is a JSON object whose `refresh_token` is a string — exactly when the
-/// origin's refresh and logout handlers take the token from the body instead of the cookie
-/// (`null` or a missing field means "use the cookie"; anything unparsable is refused there).
+/// Whether the body presents a refresh token — exactly when the origin's refresh and logout
+/// handlers take the token from the body instead of the cookie (the same parse: a missing,
+/// `null` or empty token means "use the cookie"; a body that does not parse is refused there).
 fn body_names_refresh_token(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|value| value.get("refresh_token").map(serde_json::Value::is_string))
-        .unwrap_or(false)
+    RefreshBody::parse(body).is_ok_and(|b| b.token().is_some())
 }
 
 #[cfg(test)]
@@ -265,7 +265,7 @@ mod tests {
                 "token in the body of logout",
                 RequestFacts {
                     path: "/api/logout",
-                    body: br#" {"refresh_token": ""} "#,
+                    body: br#" {"refresh_token": "rt1.s.1.x"} "#,
                     ..foreign
                 },
             ),
@@ -278,14 +278,17 @@ mod tests {
 
     #[test]
     fn a_body_that_does_not_name_a_token_leaves_the_cookie_in_charge() {
-        let bodies: [&[u8]; 7] = [
+        let bodies: [&[u8]; 10] = [
             b"",
             b"{}",
             br#"{"refresh_token":null}"#,
+            br#"{"refresh_token":""}"#,
+            br#" {"refresh_token": "  "} "#,
             br#"{"refresh_token":42}"#,
             br#"{"refresh_token":"x""#,
             br#"["refresh_token"]"#,
             br#"refresh_token=x"#,
+            br#"{"refresh_token":"x","extra":1}"#,
         ];
         for body in bodies {
             let request = RequestFacts {

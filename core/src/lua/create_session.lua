@@ -1,6 +1,30 @@
+-- Creates a session, indexes it under its user and revokes the user's oldest sessions beyond the
+-- cap, unless the password changed since the caller verified it (then nothing happens). Also
+-- clears the login lock the caller just passed and counts the successful sign-in.
+-- KEYS: session hash, user session index, user hash, login lock to clear, address success
+--       counter, account success counter.
+-- ARGV: uid, session id, created_at (s), ua, ip, refresh hash, abs_exp, ttl (s), index ttl (s),
+--       password version read with the hash, session cap, session key prefix, created (ms),
+--       address success window (s), account success window (s).
+-- Reply: {'ok', sessions revoked by the cap} or {'stale'}.
+local user = redis.call('HMGET', KEYS[3], 'pw', 'pwv')
+if not user[1] or (user[2] or '0') ~= ARGV[10] then return {'stale'} end
+session_index(KEYS[2], ARGV[12])
 redis.call('HSET', KEYS[1], 'uid', ARGV[1], 'created_at', ARGV[3], 'last_used_at', ARGV[3],
   'ua', ARGV[4], 'ip', ARGV[5], 'gen', 0, 'rt', ARGV[6], 'rotated_at_ms', 0, 'abs_exp', ARGV[7])
 redis.call('EXPIRE', KEYS[1], ARGV[8])
-redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[13], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[9])
-return 1
+local revoked = 0
+local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[11])
+if excess > 0 then
+  local oldest = redis.call('ZPOPMIN', KEYS[2], excess)
+  for i = 1, #oldest, 2 do revoked = revoked + redis.call('DEL', ARGV[12] .. oldest[i]) end
+end
+redis.call('DEL', KEYS[4])
+local function count(key, window)
+  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, window) end
+end
+count(KEYS[5], ARGV[14])
+count(KEYS[6], ARGV[15])
+return {'ok', revoked}

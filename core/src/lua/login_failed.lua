@@ -1,13 +1,18 @@
--- After a failed password check: count it everywhere, lock the pair when due.
--- KEYS: pair lock hash, ip failure counter, account failure counter.
--- ARGV: now, threshold, base lock, max lock, forget after, ip window, account window.
--- Reply: seconds the pair is now locked for (0 if not locked).
+-- After a failed password check: count it, lock the (account, address or device) when due.
+-- A known device's failures lock only that device: they never count toward the address and
+-- account budgets, so its owner's typos cannot lock anyone else out either.
+-- KEYS: lock hash, address failure counter, account failure counter.
+-- ARGV: now, threshold, base lock, max lock, forget after, address window, account window,
+--       '1' for a known device.
+-- Reply: seconds the lock now lasts (0 if not locked).
 local now = tonumber(ARGV[1])
 local function count(key, window)
   if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, window) end
 end
-count(KEYS[2], ARGV[6])
-count(KEYS[3], ARGV[7])
+if ARGV[8] ~= '1' then
+  count(KEYS[2], ARGV[6])
+  count(KEYS[3], ARGV[7])
+end
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 local threshold = tonumber(ARGV[2])

@@ -1,8 +1,5 @@
-local revoked = 0
-for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if sid ~= ARGV[2] then
-    revoked = revoked + redis.call('DEL', ARGV[1] .. sid)
-    redis.call('SREM', KEYS[1], sid)
-  end
-end
-return revoked
+-- Deletes every session of a user except an optional one.
+-- KEYS: user session index. ARGV: session key prefix, session id to keep (or '').
+-- Reply: number of sessions revoked.
+session_index(KEYS[1], ARGV[1])
+return revoke_all(KEYS[1], ARGV[1], ARGV[2])

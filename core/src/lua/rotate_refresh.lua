@@ -1,13 +1,15 @@
 -- KEYS: session hash, refresh budget counter of the client address.
 -- ARGV: presented generation, SHA-256 of the presented token, SHA-256 of its successor,
 --       now (ms), grace window (ms), idle lifetime (s), user agent, client ip,
---       refresh budget, budget window (s).
+--       refresh budget, budget window (s), recovery window (ms).
 -- Replies:
 --   {'limited', retry_after}   the client address used up its refresh budget
 --   {'rotated', uid, abs_exp}  the presented token was current; its successor is now current
---   {'grace', uid, abs_exp}    the presented token was rotated within the grace window and its
---                              successor is still current: hand out that successor again
---   {'reused', uid}            a rotated token came back after the grace window: session deleted
+--   {'grace', uid, abs_exp}    the presented token is the predecessor of the current one, and
+--                              that successor is still unused (it would have rotated otherwise),
+--                              within the grace window (racing tabs) or the recovery window (a
+--                              lost response): hand out that successor again, revoke nothing
+--   {'reused', uid}            a rotated token came back after both windows: session deleted
 --   {'check', gen, rt}         an older generation: the caller proves ancestry, then revokes
 --   {'invalid'}                no such session, or the token matches nothing
 local used = redis.call('INCR', KEYS[2])
@@ -33,7 +35,7 @@ if presented_gen == gen and ARGV[2] == rt then
   return {'rotated', uid, tostring(abs_exp)}
 end
 if presented_gen + 1 == gen and ARGV[3] == rt then
-  if now_ms - rotated_at <= tonumber(ARGV[5]) then
+  if now_ms - rotated_at <= math.max(tonumber(ARGV[5]), tonumber(ARGV[11])) then
     return {'grace', uid, tostring(abs_exp)}
   end
   redis.call('DEL', KEYS[1])

@@ -1,7 +1,7 @@
 //! Routes for a signed-in caller: profile, sessions, logout-all, password change.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use edgeauth_core::validate::check_new_password;
@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::edge_trust::Caller;
+use crate::edge_trust::{Caller, EdgeContext};
 use crate::error::{AppError, AppResult};
 use crate::extract::ApiJson;
+use crate::guard::PasswordCheck;
 use crate::openapi::ErrorResponse;
 use crate::routes::auth::no_content_clearing_cookie;
-use crate::store::{SessionInfo, User};
+use crate::store::{Checked, SessionInfo, User};
 
 /// The signed-in caller.
 #[derive(Serialize, ToSchema)]
@@ -141,7 +142,9 @@ pub struct PasswordChange {
     new_password: String,
 }
 
-/// Change the password. This session stays signed in; every other session is revoked.
+/// Change the password. This session stays signed in; every other session is revoked, in the
+/// same step as the new password is set. The current password is checked like a sign-in: wrong
+/// guesses count toward the same lockouts.
 #[utoipa::path(
     post,
     path = "/api/password",
@@ -151,15 +154,18 @@ pub struct PasswordChange {
     responses(
         (status = 204, description = "Changed; all other sessions are revoked"),
         (status = 400, description = "`bad_request` or `validation_failed` (the new password)", body = ErrorResponse),
-        (status = 401, description = "`invalid_token`, or `invalid_credentials` (the current password is wrong)", body = ErrorResponse),
+        (status = 401, description = "`invalid_token`, or `invalid_credentials` (the current password is wrong, or the password was changed at the same time)", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: too many wrong passwords (the sign-in lockouts), or too many password checks at once from this address", body = ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "`revocation_unavailable` (the edge cannot confirm the session) or `service_unavailable`", body = ErrorResponse),
     )
 )]
 pub async fn change_password(
     State(app): State<AppState>,
+    ctx: EdgeContext,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> AppResult<Response> {
     let record = app
@@ -174,23 +180,38 @@ pub async fn change_password(
         &[&user.username, &user.email],
     )
     .map_err(|e| AppError::fields(vec![e]))?;
-    let current_ok = app
-        .passwords
-        .verify(req.current_password, Some(record.password_hash.clone()))
-        .await?;
-    if !current_ok {
+    let check = PasswordCheck::new(&app, user.email.clone(), &ctx.client_ip, &headers);
+    // The gate's record is the snapshot (hash and version) the change is applied against.
+    let account = check
+        .admit(&app)
+        .await?
+        .filter(|account| account.user.id == caller.user_id)
+        .or(Some(record));
+    let Some(current) = check.verify(&app, req.current_password, account).await? else {
         tracing::warn!(audit = "password_change_failed", user_id = %caller.user_id, reason = "wrong current password");
         return Err(AppError::api(
             ErrorCode::InvalidCredentials,
             "The current password is not correct.",
         ));
-    }
-    let hash = app.passwords.hash(req.new_password).await?;
-    app.store.set_password_hash(&caller.user_id, &hash).await?;
-    let revoked = app
+    };
+    let hash = app.passwords.hash(req.new_password, &check.address).await?;
+    let changed = app
         .store
-        .revoke_user_sessions(&caller.user_id, Some(&caller.session_id))
+        .change_password(
+            &caller.user_id,
+            &hash,
+            &current.password_version,
+            &caller.session_id,
+            &check.attempt().lock_key(),
+        )
         .await?;
+    let Checked::Done(revoked) = changed else {
+        tracing::warn!(audit = "password_change_failed", user_id = %caller.user_id, reason = "changed concurrently");
+        return Err(AppError::api(
+            ErrorCode::InvalidCredentials,
+            "The password was changed at the same time; sign in with the new password.",
+        ));
+    };
     tracing::info!(audit = "password_changed", user_id = %caller.user_id, other_sessions_revoked = revoked);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

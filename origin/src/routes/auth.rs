@@ -5,10 +5,10 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use edgeauth_core::redis_layout as layout;
+use edgeauth_core::address;
+use edgeauth_core::refresh::RefreshBody;
 use edgeauth_core::validate::{self, check_password_length, normalize_email};
 use edgeauth_core::ErrorCode;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -16,7 +16,8 @@ use crate::app::AppState;
 use crate::cookie;
 use crate::edge_trust::EdgeContext;
 use crate::error::{AppError, AppResult};
-use crate::extract::{json_rejection, user_agent, ApiJson};
+use crate::extract::{user_agent, ApiJson};
+use crate::guard::PasswordCheck;
 use crate::now_secs;
 use crate::openapi::ErrorResponse;
 use crate::sessions::{self, random_id, ClientInfo, Refreshed, TokenResponse};
@@ -28,7 +29,8 @@ pub struct RegisterRequest {
     /// 3–32 characters: letters, digits, underscore. Unique, compared case-insensitively.
     #[schema(pattern = "^[A-Za-z0-9_]{3,32}$", example = "ada_l")]
     username: String,
-    /// Unique, compared case-insensitively; stored lower-cased.
+    /// Unique; stored and compared in canonical form (NFKC, case-folded, the domain in IDNA
+    /// ASCII form). Invisible or control characters and invalid domains are refused.
     #[schema(format = "email", example = "ada@example.com")]
     email: String,
     /// 8–128 characters; common and guessable passwords are refused.
@@ -70,10 +72,11 @@ pub async fn register(
 ) -> AppResult<Response> {
     let valid = validate::validate_registration(&req.username, &req.email, &req.password)
         .map_err(AppError::fields)?;
+    let address = address::bucket(&ctx.client_ip, app.settings.ipv6_prefix);
     // Spent before hashing, so a flood costs one Redis call each, not an argon2id run.
     let retry_after = app
         .store
-        .spend("register", &ctx.client_ip, app.settings.register_budget)
+        .spend("register", &address, app.settings.register_budget)
         .await?;
     if retry_after > 0 {
         return Err(AppError::limited(
@@ -81,7 +84,7 @@ pub async fn register(
             "Too many registrations from this address; try again later.",
         ));
     }
-    let password_hash = app.passwords.hash(valid.password).await?;
+    let password_hash = app.passwords.hash(valid.password, &address).await?;
     let id = random_id()?;
     let created_at = now_secs();
     let outcome = app
@@ -139,12 +142,12 @@ pub struct LoginRequest {
     tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Signed in", body = TokenResponse, headers(("Set-Cookie" = String, description = "The refresh token as `__Host-edgeauth_rt` (HttpOnly, Secure, SameSite=Strict, Path=/)"))),
+        (status = 200, description = "Signed in", body = TokenResponse, headers(("Set-Cookie" = String, description = "The refresh token as `__Host-edgeauth_rt`, and the device credential as `__Host-edgeauth_device` (both HttpOnly, Secure, SameSite=Strict, Path=/). Send the device cookie back on later sign-ins: guessing attacks on the account then cannot lock this device out"))),
         (status = 400, description = "`bad_request` or `validation_failed`", body = ErrorResponse),
         (status = 401, description = "`invalid_credentials`: same answer for an unknown email and a wrong password", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
-        (status = 429, description = "`rate_limited`: too many failed sign-ins (per address, per account, or this account from this address)", body = ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 429, description = "`rate_limited`: too many failed sign-ins (per address, per account without a device credential, or this account from this address or device), too many sign-ins per address or account, or too many at once from this address", body = ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "`service_unavailable`", body = ErrorResponse),
     )
 )]
@@ -165,53 +168,38 @@ pub async fn login(
     let Some(email) = email.filter(|_| fields.is_empty()) else {
         return Err(AppError::fields(fields));
     };
-    let limits = &app.settings.login_limits;
-    let now = now_secs();
-    let gate = app
-        .store
-        .login_gate(&email, &ctx.client_ip, limits, now)
-        .await?;
-    if gate.retry_after > 0 {
-        tracing::warn!(audit = "login_blocked", client_ip = %ctx.client_ip, retry_after = gate.retry_after);
-        return Err(AppError::limited(
-            gate.retry_after,
-            "Too many failed sign-in attempts; try again later.",
-        ));
-    }
-    let record = match gate.user_id {
-        Some(id) => app.store.user_record(&id).await?,
-        None => None,
-    };
-    let stored_hash = record.as_ref().map(|r| r.password_hash.clone());
-    let valid = app.passwords.verify(req.password, stored_hash).await?;
-    let Some(record) = record.filter(|_| valid) else {
-        let locked_for = app
-            .store
-            .login_failed(&email, &ctx.client_ip, limits, now)
-            .await?;
-        tracing::info!(audit = "login_failed", client_ip = %ctx.client_ip);
-        if locked_for > 0 {
-            tracing::warn!(audit = "lockout", client_ip = %ctx.client_ip, locked_for);
-        }
-        return Err(AppError::api(
+    let check = PasswordCheck::new(&app, email, &ctx.client_ip, &headers);
+    let account = check.admit(&app).await?;
+    let refused = || {
+        AppError::api(
             ErrorCode::InvalidCredentials,
             "The email or password is not correct.",
-        ));
+        )
+    };
+    let Some(record) = check.verify(&app, req.password, account).await? else {
+        return Err(refused());
     };
     let client = ClientInfo {
         ip: ctx.client_ip,
         user_agent: user_agent(&headers),
     };
-    let lock_key = layout::login_pair_lock(&layout::account_tag(&email), &client.ip);
-    let body = sessions::start(&app, record.user, &client, &lock_key).await?;
-    Ok(sessions::token_response(&app, StatusCode::OK, body))
+    // `None`: the password changed while it was being checked; the old one no longer signs in.
+    let Some(body) = sessions::start(&app, record, &client, &check).await? else {
+        return Err(refused());
+    };
+    let mut response = sessions::token_response(&app, StatusCode::OK, body);
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, check.device_cookie(&app)?);
+    Ok(response)
 }
 
-#[derive(Deserialize, Default, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// The body of refresh and logout, as documented; `edgeauth_core::refresh::RefreshBody` parses it
+/// (for the edge's CSRF rule and here alike).
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct RefreshRequest {
-    /// The refresh token; when absent, the `__Host-edgeauth_rt` cookie is used.
-    #[serde(default)]
+    /// The refresh token; when absent, `null` or empty, the `__Host-edgeauth_rt` cookie is used.
     #[schema(nullable = false)]
     refresh_token: Option<String>,
 }
@@ -241,9 +229,9 @@ pub async fn refresh(
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
-    let req: RefreshRequest = optional_json(&headers, body)?.unwrap_or_default();
-    let from_cookie = req.refresh_token.is_none();
-    let presented = sessions::presented_refresh_token(req.refresh_token, &headers)?;
+    let req = refresh_body(&headers, &body)?;
+    let from_cookie = req.token().is_none();
+    let presented = sessions::presented_refresh_token(req.token(), &headers)?;
     let client = ClientInfo {
         ip: ctx.client_ip,
         user_agent: user_agent(&headers),
@@ -278,6 +266,7 @@ pub async fn refresh(
         (status = 403, description = "`forbidden`: a cookie-authenticated call from an origin that is not allowed (CSRF)", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
+        (status = 429, description = "`rate_limited`: a logout by refresh token spends the address's refresh budget", body = ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 503, description = "`revocation_unavailable` or `service_unavailable`", body = ErrorResponse),
     )
 )]
@@ -287,7 +276,7 @@ pub async fn logout(
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
-    let req: RefreshRequest = optional_json(&headers, body)?.unwrap_or_default();
+    let req = refresh_body(&headers, &body)?;
     if let Some(caller) = ctx.caller {
         app.store
             .revoke_session(&caller.user_id, &caller.session_id)
@@ -295,9 +284,9 @@ pub async fn logout(
         tracing::info!(audit = "session_revoked", reason = "logout", user_id = %caller.user_id, session_id = %caller.session_id);
         return Ok(no_content_clearing_cookie());
     }
-    let presented = sessions::presented_refresh_token(req.refresh_token, &headers)
+    let presented = sessions::presented_refresh_token(req.token(), &headers)
         .map_err(|_| AppError::api(ErrorCode::InvalidToken, "Sign in first."))?;
-    if !sessions::revoke_by_refresh_token(&app, &presented).await? {
+    if !sessions::revoke_by_refresh_token(&app, &presented, &ctx.client_ip).await? {
         let error = AppError::api(
             ErrorCode::InvalidRefreshToken,
             "The refresh token is not valid or has expired.",
@@ -330,10 +319,10 @@ fn with_cleared_cookie(mut response: Response, clear: bool) -> Response {
     response
 }
 
-/// A JSON body that may be absent (empty). A present body must be JSON.
-fn optional_json<T: DeserializeOwned>(headers: &HeaderMap, body: Bytes) -> AppResult<Option<T>> {
+/// The body of refresh and logout: absent (empty), or JSON that `RefreshBody` accepts.
+fn refresh_body(headers: &HeaderMap, body: &Bytes) -> AppResult<RefreshBody> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
+        return Ok(RefreshBody::default());
     }
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -350,8 +339,12 @@ fn optional_json<T: DeserializeOwned>(headers: &HeaderMap, body: Bytes) -> AppRe
         ));
     }
     // `null` means "no body" too, as the OpenAPI document allows it.
-    match axum::Json::<Option<T>>::from_bytes(&body) {
-        Ok(axum::Json(value)) => Ok(value),
-        Err(rejection) => Err(json_rejection(rejection)),
-    }
+    RefreshBody::parse(body).map_err(|e| {
+        let message = if e.is_data() {
+            format!("The JSON body does not have the expected shape: {e}")
+        } else {
+            "The body is not valid JSON.".to_owned()
+        };
+        AppError::api(ErrorCode::BadRequest, message)
+    })
 }

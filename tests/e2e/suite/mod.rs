@@ -1,12 +1,17 @@
 //! Every end-to-end test, grouped by capability.
 
 mod attacks;
+mod bridge;
 mod browser;
+mod budgets;
 mod cors;
 mod csrf;
 mod flows;
+mod identity;
 mod limits;
+mod lockout;
 mod operations;
+mod rotation;
 mod sessions;
 mod token_agreement;
 
@@ -54,6 +59,11 @@ pub fn all() -> Vec<Test> {
     all.extend(csrf::tests());
     all.extend(sessions::tests());
     all.extend(limits::tests());
+    all.extend(lockout::tests());
+    all.extend(budgets::tests());
+    all.extend(rotation::tests());
+    all.extend(identity::tests());
+    all.extend(bridge::tests());
     all.extend(operations::tests());
     all.extend(browser::tests());
     all.extend(token_agreement::tests());

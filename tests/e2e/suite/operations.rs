@@ -250,11 +250,12 @@ async fn origin_logs_carry_request_ids_and_audit_events_but_no_secrets(
     let login_request = login.header("x-request-id").unwrap_or("").to_owned();
     let (access, first_refresh) = tokens(&login);
 
-    // Rotation, then reuse of the rotated token after the grace window: the session dies.
+    // Rotation, then reuse of the rotated token after the grace and recovery windows: the
+    // session dies.
     let refreshed = api.refresh(&first_refresh).await?;
     check!(refreshed.status == 200, "refresh: {}", refreshed.text);
     let (second_access, second_refresh) = tokens(&refreshed);
-    tokio::time::sleep(Duration::from_millis(stack.options.refresh_grace_ms + 300)).await;
+    super::sessions::wait_out_recovery(stack).await;
     let reused = api.refresh(&first_refresh).await?;
     check!(
         reused.code() == "refresh_token_reused",

@@ -31,7 +31,10 @@ tests![
     origin_warns_when_redis_may_evict,
 ];
 
-async fn profile_status(api: &Api, access: &str) -> Result<u16, edgeauth_e2e::stack::BoxError> {
+pub(crate) async fn profile_status(
+    api: &Api,
+    access: &str,
+) -> Result<u16, edgeauth_e2e::stack::BoxError> {
     Ok(api.get("/api/profile", Some(access)).await?.status)
 }
 
@@ -51,7 +54,7 @@ async fn profile_while_frozen(
     Ok((reply?, took))
 }
 
-fn tokens(reply: &edgeauth_e2e::client::Reply) -> (String, String) {
+pub(crate) fn tokens(reply: &edgeauth_e2e::client::Reply) -> (String, String) {
     (
         reply.body["access_token"].as_str().unwrap_or("").to_owned(),
         reply.body["refresh_token"]
@@ -61,8 +64,13 @@ fn tokens(reply: &edgeauth_e2e::client::Reply) -> (String, String) {
     )
 }
 
-async fn wait_out_grace(stack: &Stack) {
-    tokio::time::sleep(Duration::from_millis(stack.options.refresh_grace_ms + 300)).await;
+/// Waits until a rotated token is past both the grace and the lost-response recovery window.
+pub(crate) async fn wait_out_recovery(stack: &Stack) {
+    let window = stack
+        .options
+        .refresh_grace_ms
+        .max(stack.options.refresh_recovery_ms);
+    tokio::time::sleep(Duration::from_millis(window + 300)).await;
 }
 
 async fn refresh_rotates_and_reuse_after_grace_revokes_the_session(
@@ -92,7 +100,7 @@ async fn refresh_rotates_and_reuse_after_grace_revokes_the_session(
         "new access token works"
     );
 
-    wait_out_grace(stack).await;
+    wait_out_recovery(stack).await;
     let reused = api.refresh(&s.refresh).await?;
     check!(
         reused.status == 401 && reused.code() == "refresh_token_reused",
