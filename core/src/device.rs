@@ -80,16 +80,7 @@ fn verified<'a>(
     now: u64,
     lifetime_secs: u64,
 ) -> Option<Credential<'a>> {
-    let mut parts = text.split('.');
-    let (Some(account), Some(issued), Some(id), Some(tag), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
-        return None;
-    };
+    let [account, issued, id, tag] = crate::refresh::split_exact(text, '.')?;
     let account_ok = account.len() == 32 && account.bytes().all(|b| b.is_ascii_hexdigit());
     let issued: u64 = issued.parse().ok().filter(|_| account_ok)?;
     let fresh = issued <= now.saturating_add(FUTURE_SKEW_SECS)

@@ -70,14 +70,7 @@ impl RefreshToken {
         if text.len() > 256 {
             return Err(MalformedRefreshToken);
         }
-        let mut parts = text.split('.');
-        let (Some(PREFIX), Some(sid), Some(generation), Some(secret), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let Some([PREFIX, sid, generation, secret]) = split_exact(text, '.') else {
             return Err(MalformedRefreshToken);
         };
         let valid_sid = !sid.is_empty()
@@ -164,6 +157,12 @@ impl RefreshToken {
         }
         token.hash() == *current
     }
+}
+
+/// `text` split at `separator` into exactly `N` parts, or `None`.
+pub(crate) fn split_exact<const N: usize>(text: &str, separator: char) -> Option<[&str; N]> {
+    let parts: Vec<&str> = text.splitn(N + 1, separator).collect();
+    parts.try_into().ok()
 }
 
 /// The JSON body of `POST /api/refresh` and `POST /api/logout`. The edge (deciding whether the

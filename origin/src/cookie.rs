@@ -2,7 +2,7 @@
 //! SameSite=Strict, Path=/.
 
 use axum::http::{header, HeaderMap, HeaderValue};
-use edgeauth_core::headers::{cookie, refresh_cookie, DEVICE_COOKIE, REFRESH_COOKIE};
+use edgeauth_core::headers::{cookie, DEVICE_COOKIE, REFRESH_COOKIE};
 
 /// `Set-Cookie` value carrying a refresh token for `max_age_secs`.
 pub fn set(token: &str, max_age_secs: u64) -> HeaderValue {
@@ -20,11 +20,15 @@ pub fn clear() -> HeaderValue {
 
 /// The refresh token from the request's `Cookie` headers, if any.
 pub fn read(headers: &HeaderMap) -> Option<String> {
+    read_named(headers, REFRESH_COOKIE)
+}
+
+fn read_named(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(refresh_cookie)
+        .find_map(|h| cookie(h, name))
         .map(str::to_owned)
 }
 
@@ -37,12 +41,7 @@ pub fn set_device(value: &str, max_age_secs: u64) -> HeaderValue {
 
 /// The device cookie's value from the request's `Cookie` headers, if any.
 pub fn read_device(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|h| cookie(h, DEVICE_COOKIE))
-        .map(str::to_owned)
+    read_named(headers, DEVICE_COOKIE)
 }
 
 fn header_value(text: &str) -> HeaderValue {

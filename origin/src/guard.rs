@@ -61,12 +61,17 @@ impl PasswordCheck {
     }
 
     /// 429 while a lock or budget applies; otherwise the account's stored record, if the email
-    /// has an account.
-    pub async fn admit(&self, app: &AppState) -> AppResult<Option<UserRecord>> {
-        let limits = &app.settings.login_limits;
+    /// has an account. The success budgets apply to sign-ins only (`sign_in`), never to the
+    /// current password of a password change.
+    pub async fn admit(&self, app: &AppState, sign_in: bool) -> AppResult<Option<UserRecord>> {
+        let mut limits = app.settings.login_limits.clone();
+        if !sign_in {
+            limits.ip_successes = u32::MAX;
+            limits.account_successes = u32::MAX;
+        }
         let gate = app
             .store
-            .login_gate(&self.email, &self.attempt(), limits, self.now)
+            .login_gate(&self.email, &self.attempt(), &limits, self.now)
             .await?;
         if gate.retry_after > 0 {
             tracing::warn!(audit = "login_blocked", client_ip = %self.client_ip, known_device = self.device.is_some(), retry_after = gate.retry_after);

@@ -186,11 +186,15 @@ pub async fn refresh(
             }
         }
         Rotated::Invalid => Ok(Refreshed::Invalid),
-        Rotated::Limited { retry_after } => Err(AppError::limited(
-            retry_after,
-            "Too many refreshes from this address; try again shortly.",
-        )),
+        Rotated::Limited { retry_after } => Err(refresh_limited(retry_after)),
     }
+}
+
+fn refresh_limited(retry_after: u64) -> AppError {
+    AppError::limited(
+        retry_after,
+        "Too many refreshes from this address; try again shortly.",
+    )
 }
 
 /// Revokes the session a refresh token belongs to, if the token is (or was) really one of its
@@ -210,12 +214,7 @@ pub async fn revoke_by_refresh_token(
     {
         Ok(Some(state)) => state,
         Ok(None) => return Ok(false),
-        Err(retry_after) => {
-            return Err(AppError::limited(
-                retry_after,
-                "Too many refreshes from this address; try again shortly.",
-            ))
-        }
+        Err(retry_after) => return Err(refresh_limited(retry_after)),
     };
     let genuine = (presented.generation() == state.generation && presented.hash() == state.current)
         || proves_ancestry(app, presented, state.generation, state.current.clone()).await?;

@@ -152,6 +152,20 @@ impl Api {
         self.call(Method::POST, path, bearer, Some(body)).await
     }
 
+    /// `POST` with extra headers (a `Cookie`, an `Origin`) and a JSON body.
+    pub async fn post_with(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Value,
+    ) -> Result<Reply, BoxError> {
+        let mut request = self.http.post(format!("{}{path}", self.base)).json(&body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Self::read(request.send().await?).await
+    }
+
     pub async fn register(&self, user: &TestUser) -> Result<Reply, BoxError> {
         self.post(
             "/api/register",

@@ -821,6 +821,23 @@ impl Stack {
             .ok_or_else(|| format!("redis error: {reply}").into())
     }
 
+    /// Redis commands processed so far by command name (`INFO commandstats`, commands run by
+    /// scripts included), INFO itself excluded.
+    pub async fn redis_command_calls(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, u64>, BoxError> {
+        let info = self.redis(&["INFO", "commandstats"]).await?;
+        let text = info.as_str().ok_or("INFO did not answer a string")?;
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                let (name, stats) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = stats.split("calls=").nth(1)?.split(',').next()?;
+                (name != "info").then(|| Some((name.to_owned(), calls.parse().ok()?)))?
+            })
+            .collect())
+    }
+
     /// Total Redis commands processed so far (`INFO commandstats`), excluding INFO itself.
     pub async fn redis_commands(&self) -> Result<u64, BoxError> {
         let info = self.redis(&["INFO", "commandstats"]).await?;

@@ -16,7 +16,15 @@ redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('ZADD', KEYS[2], ARGV[13], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[9])
 local revoked = 0
-local excess = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[11])
+local cap = tonumber(ARGV[11])
+local excess = redis.call('ZCARD', KEYS[2]) - cap
+if excess > 0 then
+  -- Entries of sessions that already ended (expired, reused) must not take live ones' places.
+  for _, sid in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    if redis.call('EXISTS', ARGV[12] .. sid) == 0 then redis.call('ZREM', KEYS[2], sid) end
+  end
+  excess = redis.call('ZCARD', KEYS[2]) - cap
+end
 if excess > 0 then
   local oldest = redis.call('ZPOPMIN', KEYS[2], excess)
   for i = 1, #oldest, 2 do revoked = revoked + redis.call('DEL', ARGV[12] .. oldest[i]) end

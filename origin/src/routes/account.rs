@@ -183,7 +183,7 @@ pub async fn change_password(
     let check = PasswordCheck::new(&app, user.email.clone(), &ctx.client_ip, &headers);
     // The gate's record is the snapshot (hash and version) the change is applied against.
     let account = check
-        .admit(&app)
+        .admit(&app, false)
         .await?
         .filter(|account| account.user.id == caller.user_id)
         .or(Some(record));

@@ -169,7 +169,7 @@ pub async fn login(
         return Err(AppError::fields(fields));
     };
     let check = PasswordCheck::new(&app, email, &ctx.client_ip, &headers);
-    let account = check.admit(&app).await?;
+    let account = check.admit(&app, true).await?;
     let refused = || {
         AppError::api(
             ErrorCode::InvalidCredentials,

@@ -39,14 +39,12 @@ fn device_cookie(reply: &Reply) -> Result<String, BoxError> {
 
 /// `POST /api/login` with a device cookie, as a browser that signed in before sends it.
 async fn login_from_device(api: &Api, user: &TestUser, device: &str) -> Result<Reply, BoxError> {
-    let response = api
-        .http
-        .post(format!("{}/api/login", api.base))
-        .header("cookie", format!("{DEVICE_COOKIE}={device}"))
-        .json(&json!({ "email": user.email, "password": user.password }))
-        .send()
-        .await?;
-    Api::read(response).await
+    api.post_with(
+        "/api/login",
+        &[("cookie", &format!("{DEVICE_COOKIE}={device}"))],
+        json!({ "email": user.email, "password": user.password }),
+    )
+    .await
 }
 
 async fn a_known_device_signs_in_through_a_distributed_guessing_attack(
@@ -261,26 +259,6 @@ async fn wrong_current_passwords_meet_the_sign_in_lockout(stack: &'static Stack)
     Ok(())
 }
 
-/// Redis's own per-command call counts (`INFO commandstats`), `info` itself left out.
-async fn command_calls(stack: &Stack) -> Result<BTreeMap<String, u64>, BoxError> {
-    let info = stack.redis(&["INFO", "commandstats"]).await?;
-    let text = info.as_str().ok_or("INFO did not answer a string")?;
-    Ok(text
-        .lines()
-        .filter_map(|line| {
-            let (name, stats) = line.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = stats
-                .split("calls=")
-                .nth(1)?
-                .split(',')
-                .next()?
-                .parse()
-                .ok()?;
-            (name != "info").then(|| (name.to_owned(), calls))
-        })
-        .collect())
-}
-
 fn delta(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
     after
         .iter()
@@ -301,15 +279,15 @@ async fn unknown_emails_and_wrong_passwords_cost_the_same_redis_work(
 
     // Each path from a fresh address, on an account with no failures yet: the same counters are
     // created in both.
-    let before = command_calls(stack).await?;
+    let before = stack.redis_command_calls().await?;
     let unknown = Api::new(&stack.edge)
         .login(&TestUser::unique().email, "a password for nobody")
         .await?;
-    let middle = command_calls(stack).await?;
+    let middle = stack.redis_command_calls().await?;
     let wrong = Api::new(&stack.edge)
         .login(&known.email, "not the password at all")
         .await?;
-    let after = command_calls(stack).await?;
+    let after = stack.redis_command_calls().await?;
     check!(
         unknown.status == 401 && wrong.status == 401 && unknown.text == wrong.text,
         "same answer: {} {} / {} {}",
