@@ -138,7 +138,8 @@ pub struct ServeConfig {
     #[arg(long, env = "EDGEAUTH_LOCKOUT_FORGET_SECS", default_value_t = 86_400)]
     pub lockout_forget_secs: u64,
 
-    /// Failed logins allowed from one client address per window, across accounts.
+    /// Failed logins allowed from one client address per window, across accounts (unknown
+    /// devices; a known device's failures lock only that device).
     #[arg(long, env = "EDGEAUTH_LOGIN_IP_FAILURES", default_value_t = 50)]
     pub login_ip_failures: u32,
 
@@ -147,7 +148,8 @@ pub struct ServeConfig {
     pub login_ip_window_secs: u64,
 
     /// Failed logins allowed on one account per window, from all addresses; beyond it the
-    /// account refuses logins until the window ends (never longer).
+    /// account refuses logins from unknown devices until the window ends (never longer).
+    /// Devices that signed in to the account before (device cookie) are exempt.
     #[arg(long, env = "EDGEAUTH_LOGIN_ACCOUNT_FAILURES", default_value_t = 100)]
     pub login_account_failures: u32,
 
