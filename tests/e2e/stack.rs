@@ -535,6 +535,12 @@ impl Stack {
         Ok(format!("http://127.0.0.1:{port}"))
     }
 
+    /// The path of one of the workspace's binaries the stack runs (`edgeauth-origin`, …), for
+    /// tests that run its commands as an operator would.
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.tools.bin_dir.join(name)
+    }
+
     /// The process id of a process the stack started (`bridge`, `origin`, `workerd`,
     /// `wrangler`, `redis-server`, or a name given to [`Stack::launch`]); it leads its own
     /// process group.

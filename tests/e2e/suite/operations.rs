@@ -1,6 +1,6 @@
-//! Operating edgeauth: key rotation under live sessions, the JWKS fetch throttle, logs (request
-//! ids, audit events, no secrets), metrics and readiness, and the OpenAPI document — checked by
-//! schemathesis against the running stack.
+//! Operating edgeauth: key rotation under live sessions, retiring a key until the edge refuses it,
+//! the JWKS fetch throttle, logs (request ids, audit events, no secrets), metrics and readiness,
+//! and the OpenAPI document — checked by schemathesis against the running stack.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -11,6 +11,7 @@ use edgeauth_core::keys::{SigningKey, SigningKeyRing};
 use edgeauth_core::token::{issue_access_token, AccessGrant, TokenPolicy};
 use edgeauth_e2e::client::{Session, TestUser};
 use edgeauth_e2e::stack::{BoxError, JWKS_MIN_REFETCH_SECS};
+use edgeauth_e2e::workerd::Heap;
 use edgeauth_e2e::{Api, Stack};
 use futures_util::future::join_all;
 use jwt_simple::prelude::Ed25519KeyPair;
@@ -25,6 +26,7 @@ tests![
     openapi_document_is_served_through_the_edge,
     schemathesis_finds_no_server_errors_or_schema_violations;
     exclusive: key_rotation_keeps_every_session_working,
+    a_retired_key_is_refused_at_the_edge_even_where_it_was_pinned,
     a_flood_of_unknown_kids_costs_at_most_one_jwks_fetch,
     readiness_follows_redis,
 ];
@@ -166,6 +168,196 @@ async fn key_rotation_keeps_every_session_working(stack: &'static Stack) -> Outc
     let back = api.sign_in(&before.user).await?;
     check!(kid_of(&back.access) == old_kid, "the first key signs again");
     Ok(())
+}
+
+/// The claims of a JWT, unverified (the tests read their own tokens).
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap_or("");
+    B64.decode(payload)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Runs `edgeauth-origin keys ARGS` as an operator would, `stdin` on standard input; the exit
+/// code, standard output and standard error.
+async fn keys_command(
+    stack: &Stack,
+    args: &[&str],
+    stdin: &str,
+) -> Result<(Option<i32>, String, String), BoxError> {
+    use std::io::{Seek, Write};
+    let mut input = tempfile::tempfile()?;
+    input.write_all(stdin.as_bytes())?;
+    input.rewind()?;
+    let out = tokio::process::Command::new(stack.bin("edgeauth-origin"))
+        .arg("--no-env-file")
+        .arg("keys")
+        .args(args)
+        .stdin(input)
+        .kill_on_drop(true)
+        .output()
+        .await?;
+    Ok((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// The guide's retirement (docs/deploy.md, step 7) against an edge that pinned the key in
+/// `EDGEAUTH_JWKS`, where it used to stay trusted for as long as the pin lived: `keys retire`,
+/// the origin restarted with the new set, and a token of a live session signed by the retired
+/// key is refused at that edge within its JWKS TTL — without touching the pin. An edge given the
+/// new set (the guide's `wrangler secret put EDGEAUTH_JWKS`) refuses it at once, and
+/// `keys check-edge` tells the two states apart.
+async fn a_retired_key_is_refused_at_the_edge_even_where_it_was_pinned(
+    stack: &'static Stack,
+) -> Outcome {
+    let retiring = format!("retiring-{}", random_tag());
+    let before = SigningKeyRing::from_json(&stack.signing_keys.to_private_json())?
+        .staged(SigningKey::ed25519(&retiring, Ed25519KeyPair::generate()))?;
+    let dir = tempfile::tempdir()?;
+    let before_file = dir.path().join("origin.env");
+    std::fs::write(
+        &before_file,
+        format!("EDGEAUTH_SIGNING_KEYS='{}'\n", before.to_private_json()),
+    )?;
+    let before_file = before_file.to_string_lossy().into_owned();
+    stack.restart_origin_with_keys(&before)?;
+    let pinned_jwks = before.public_jwks().to_string();
+    let pinned = [
+        ("EDGEAUTH_JWKS".to_owned(), pinned_jwks),
+        ("EDGEAUTH_JWKS_TTL_SECS".to_owned(), "2".to_owned()),
+        ("EDGEAUTH_JWKS_MIN_REFETCH_SECS".to_owned(), "1".to_owned()),
+    ];
+    let edge = tokio::task::spawn_blocking(move || {
+        stack.start_workerd_edge("workerd-pinned", &pinned, Heap::Production)
+    })
+    .await??;
+
+    let outcome = async {
+        let api = Api::new(&edge);
+        let session = api.new_session().await?;
+        let claims = claims_of(&session.access);
+        let (user_id, session_id) = (
+            claims["sub"].as_str().unwrap_or(""),
+            claims["sid"].as_str().unwrap_or(""),
+        );
+        let key = before
+            .keys()
+            .iter()
+            .find(|k| k.kid() == retiring)
+            .ok_or("the staged key")?;
+        let grant = AccessGrant {
+            user_id,
+            session_id,
+            token_id: "signed-by-the-retiring-key",
+            now: now(),
+            session_expires_at: u64::MAX,
+        };
+        let probe = issue_access_token(
+            key,
+            &TokenPolicy::new(&stack.issuer, &stack.audience),
+            &grant,
+        )?
+        .token;
+        check!(
+            profile_status(&api, &probe).await? == 200,
+            "while published and pinned, the key is trusted"
+        );
+        let check_edge = [
+            "check-edge",
+            "--edge",
+            &edge,
+            "--kid",
+            &retiring,
+            "--file",
+            &before_file,
+        ];
+        let (code, _, err) = keys_command(stack, &check_edge, &session.access).await?;
+        check!(
+            code == Some(1) && err.contains("still accepts"),
+            "check-edge while the key is trusted: {code:?} {err}"
+        );
+
+        // The guide: `keys retire --kid OLD --env --file …`, install, restart the origin.
+        let (code, retired_env, err) = keys_command(
+            stack,
+            &[
+                "retire",
+                "--kid",
+                &retiring,
+                "--env",
+                "--file",
+                &before_file,
+            ],
+            "",
+        )
+        .await?;
+        check!(code == Some(0), "keys retire: {err}");
+        let after = retired_env
+            .lines()
+            .find_map(|line| line.strip_prefix("EDGEAUTH_SIGNING_KEYS='"))
+            .and_then(|rest| rest.strip_suffix('\''))
+            .ok_or_else(|| format!("no EDGEAUTH_SIGNING_KEYS line in: {retired_env}"))?;
+        let after = SigningKeyRing::from_json(after)?;
+        check!(
+            after.keys().iter().all(|k| k.kid() != retiring),
+            "the retired set lacks the key"
+        );
+        stack.restart_origin_with_keys(&after)?;
+
+        // The pin still names the key; the next fetch (at most one TTL away) drops it.
+        let refused = eventually(Duration::from_secs(15), || async {
+            Ok(profile_status(&api, &probe).await? == 401)
+        })
+        .await?;
+        check!(
+            refused,
+            "the pinned edge refuses the retired key within its TTL"
+        );
+        check!(
+            profile_status(&api, &session.access).await? == 200,
+            "tokens of the current key still work"
+        );
+        let (code, out, err) = keys_command(stack, &check_edge, &session.access).await?;
+        check!(
+            code == Some(0) && out.contains("refuses tokens signed by"),
+            "check-edge after the retirement: {code:?} {out} {err}"
+        );
+        let log = std::fs::read_to_string(stack.log_dir.join("workerd-pinned.log"))?;
+        check!(
+            log.contains("no longer published by the origin") && log.contains(&retiring),
+            "the edge warned that its pin names a retired key"
+        );
+
+        // The guide's last step: the new set on the edge. A fresh edge with it refuses at once.
+        let updated = [("EDGEAUTH_JWKS".to_owned(), after.public_jwks().to_string())];
+        let fresh = tokio::task::spawn_blocking(move || {
+            stack.start_workerd_edge("workerd-updated-pin", &updated, Heap::Production)
+        })
+        .await??;
+        let fresh_api = Api::new(&fresh);
+        check!(
+            profile_status(&fresh_api, &probe).await? == 401,
+            "an edge with the updated pin refuses the retired key on the first request"
+        );
+        check!(
+            profile_status(&fresh_api, &session.access).await? == 200,
+            "and accepts the current key"
+        );
+        Ok::<_, BoxError>(())
+    }
+    .await;
+
+    tokio::task::spawn_blocking(move || {
+        stack.stop_process("workerd-pinned")?;
+        stack.stop_process("workerd-updated-pin")?;
+        stack.restart_origin_with_keys(&stack.signing_keys)
+    })
+    .await??;
+    outcome
 }
 
 fn forged(policy: &TokenPolicy, kid: &str) -> String {
