@@ -4,6 +4,7 @@ mod attacks;
 mod browser;
 mod cors;
 mod csrf;
+mod documentation;
 mod flows;
 mod limits;
 mod operations;
@@ -57,6 +58,7 @@ pub fn all() -> Vec<Test> {
     all.extend(operations::tests());
     all.extend(browser::tests());
     all.extend(token_agreement::tests());
+    all.extend(documentation::tests());
     all
 }
 
