@@ -199,24 +199,7 @@ impl<'a> Bench<'a> {
 
     /// Total Redis commands so far, by command name (INFO itself excluded).
     fn redis_commands(&self) -> Result<BTreeMap<String, u64>, BoxError> {
-        let info = self
-            .runtime
-            .block_on(self.stack.redis(&["INFO", "commandstats"]))?;
-        let text = info.as_str().ok_or("INFO did not answer a string")?;
-        Ok(text
-            .lines()
-            .filter_map(|l| {
-                let (name, stats) = l.strip_prefix("cmdstat_")?.split_once(':')?;
-                let calls = stats
-                    .split("calls=")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .parse()
-                    .ok()?;
-                (name != "info").then(|| (name.to_owned(), calls))
-            })
-            .collect())
+        self.runtime.block_on(self.stack.redis_command_counts())
     }
 
     /// CPU seconds so far of the services behind the edge.

@@ -1,5 +1,6 @@
 //! Starting, supervising and stopping the processes of the stack.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::net::TcpListener;
@@ -778,22 +779,30 @@ impl Stack {
             .ok_or_else(|| format!("redis error: {reply}").into())
     }
 
-    /// Total Redis commands processed so far (`INFO commandstats`), excluding INFO itself.
-    pub async fn redis_commands(&self) -> Result<u64, BoxError> {
+    /// Redis commands processed so far, by name (`INFO commandstats`; commands that scripts
+    /// run count too), INFO itself excluded.
+    pub async fn redis_command_counts(&self) -> Result<BTreeMap<String, u64>, BoxError> {
         let info = self.redis(&["INFO", "commandstats"]).await?;
         let text = info.as_str().ok_or("INFO did not answer a string")?;
         Ok(text
             .lines()
-            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
             .filter_map(|l| {
-                l.split("calls=")
+                let (name, stats) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = stats
+                    .split("calls=")
                     .nth(1)?
                     .split(',')
                     .next()?
-                    .parse::<u64>()
-                    .ok()
+                    .parse()
+                    .ok()?;
+                (name != "info").then(|| (name.to_owned(), calls))
             })
-            .sum())
+            .collect())
+    }
+
+    /// Total Redis commands processed so far, excluding INFO itself.
+    pub async fn redis_commands(&self) -> Result<u64, BoxError> {
+        Ok(self.redis_command_counts().await?.values().sum())
     }
 
     pub fn stop(&self) {
