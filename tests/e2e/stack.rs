@@ -44,7 +44,14 @@ pub struct StackOptions {
     pub edge_runtime: EdgeRuntime,
     /// Extra environment for the origin (for example rate-limit budgets a benchmark must not hit).
     pub origin_env: Vec<(String, String)>,
+    /// redis-server's `appendfsync`: [`APPENDFSYNC`], as `make dev` runs it, unless a benchmark
+    /// asks for another.
+    pub appendfsync: &'static str,
 }
+
+/// redis-server's `appendfsync` in `make dev` and the tests: every acknowledged write is on disk
+/// (docs/security.md, "Durability"; `durability::acknowledged_writes_survive_a_redis_crash`).
+pub const APPENDFSYNC: &str = "always";
 
 impl Default for StackOptions {
     fn default() -> Self {
@@ -56,6 +63,7 @@ impl Default for StackOptions {
             bin_dir: None,
             edge_runtime: EdgeRuntime::WranglerDev,
             origin_env: Vec::new(),
+            appendfsync: APPENDFSYNC,
         }
     }
 }
@@ -725,10 +733,9 @@ impl Stack {
                 "--appendonly",
                 "yes",
                 "--appendfsync",
-                "everysec",
-                "--save",
-                "",
+                self.options.appendfsync,
             ])
+            .args(["--save", ""])
             .args(["--maxmemory-policy", "noeviction"])
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -745,6 +752,18 @@ impl Stack {
     pub fn stop_redis(&self) -> Result<(), BoxError> {
         if let Some(mut redis) = self.redis.lock().map_err(|_| "lock poisoned")?.take() {
             redis.stop();
+        }
+        Ok(())
+    }
+
+    /// Kills redis-server with SIGKILL, as a crash would: it gets no chance to flush anything.
+    pub fn kill_redis(&self) -> Result<(), BoxError> {
+        if let Some(mut redis) = self.redis.lock().map_err(|_| "lock poisoned")?.take() {
+            // SAFETY: signalling our own child's process group (an AOF rewrite's fork included).
+            unsafe {
+                libc::kill(-(redis.child.id() as i32), libc::SIGKILL);
+            }
+            redis.child.wait()?;
         }
         Ok(())
     }
