@@ -78,9 +78,9 @@ pub async fn stop(stack: &'static Stack, extra: &Extra) -> Result<(), BoxError> 
         .await?
 }
 
-/// The edge of the short-lived origin ([`IDLE_SECS`], [`ABSOLUTE_SECS`], the lockout and the
-/// per-address budget above), started on first use and shared by the tests that need it.
-pub async fn short_lived(stack: &'static Stack) -> Result<&'static str, BoxError> {
+/// The short-lived origin ([`IDLE_SECS`], [`ABSOLUTE_SECS`], the lockout and the per-address
+/// budget above) and its edge, started on first use and shared by the tests that need them.
+pub async fn short_lived(stack: &'static Stack) -> Result<&'static Extra, BoxError> {
     static SHORT: OnceCell<Extra> = OnceCell::const_new();
     let extra = SHORT
         .get_or_try_init(|| {
@@ -97,5 +97,5 @@ pub async fn short_lived(stack: &'static Stack) -> Result<&'static str, BoxError
             async move { start(stack, "short", &env).await }
         })
         .await?;
-    Ok(&extra.edge)
+    Ok(extra)
 }
