@@ -80,7 +80,13 @@ impl RefreshToken {
             && sid
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        let generation: u64 = generation.parse().map_err(|_| MalformedRefreshToken)?;
+        // Digits only, no sign or leading zero: a token has one spelling, the one it was issued
+        // with (and hashed as).
+        let generation: u64 = generation
+            .parse()
+            .ok()
+            .filter(|g: &u64| g.to_string() == generation)
+            .ok_or(MalformedRefreshToken)?;
         let secret: [u8; SECRET_BYTES] = B64
             .decode(secret)
             .ok()
@@ -181,6 +187,11 @@ mod tests {
             &format!("{text}.x"),
         ] {
             assert!(RefreshToken::parse(bad).is_err(), "{bad}");
+        }
+        // Other spellings of the same generation are not the token that was issued.
+        for spelling in ["+0", "00", "-0"] {
+            let other = text.replacen(".0.", &format!(".{spelling}."), 1);
+            assert!(RefreshToken::parse(&other).is_err(), "{other}");
         }
     }
 

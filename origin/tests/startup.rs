@@ -199,6 +199,34 @@ fn unparsable_numbers_name_the_environment_variable() {
     assert!(err.contains("EDGEAUTH_ACCESS_TTL_SECS"), "{err}");
 }
 
+/// The default of a setting, as `serve --help` prints it under the setting's variable.
+fn documented_default(help: &str, env: &str) -> String {
+    let after = help
+        .split(&format!("[env: {env}="))
+        .nth(1)
+        .unwrap_or_else(|| panic!("{env} is not in the help:\n{help}"));
+    let default = after
+        .split("[default: ")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_else(|| panic!("{env} has no default"));
+    default.to_owned()
+}
+
+#[test]
+fn by_default_both_listeners_are_on_loopback() {
+    let out = run(&["serve", "--help"], &[], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let help = stdout(&out);
+    for env in ["EDGEAUTH_LISTEN", "EDGEAUTH_ADMIN_LISTEN"] {
+        let default = documented_default(&help, env);
+        let addr: std::net::SocketAddr = default
+            .parse()
+            .unwrap_or_else(|e| panic!("{env}'s default {default:?}: {e}"));
+        assert!(addr.ip().is_loopback(), "{env} defaults to {addr}");
+    }
+}
+
 #[test]
 fn a_taken_admin_port_fails_the_start() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("a free port");

@@ -1,5 +1,6 @@
 //! Starting, supervising and stopping the processes of the stack.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::net::TcpListener;
@@ -43,7 +44,14 @@ pub struct StackOptions {
     pub edge_runtime: EdgeRuntime,
     /// Extra environment for the origin (for example rate-limit budgets a benchmark must not hit).
     pub origin_env: Vec<(String, String)>,
+    /// redis-server's `appendfsync`: [`APPENDFSYNC`], as `make dev` runs it, unless a benchmark
+    /// asks for another.
+    pub appendfsync: &'static str,
 }
+
+/// redis-server's `appendfsync` in `make dev` and the tests: every acknowledged write is on disk
+/// (docs/security.md, "Durability"; `durability::acknowledged_writes_survive_a_redis_crash`).
+pub const APPENDFSYNC: &str = "always";
 
 impl Default for StackOptions {
     fn default() -> Self {
@@ -55,6 +63,7 @@ impl Default for StackOptions {
             bin_dir: None,
             edge_runtime: EdgeRuntime::WranglerDev,
             origin_env: Vec::new(),
+            appendfsync: APPENDFSYNC,
         }
     }
 }
@@ -730,10 +739,9 @@ impl Stack {
                 "--appendonly",
                 "yes",
                 "--appendfsync",
-                "everysec",
-                "--save",
-                "",
+                self.options.appendfsync,
             ])
+            .args(["--save", ""])
             .args(["--maxmemory-policy", "noeviction"])
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -750,6 +758,18 @@ impl Stack {
     pub fn stop_redis(&self) -> Result<(), BoxError> {
         if let Some(mut redis) = self.redis.lock().map_err(|_| "lock poisoned")?.take() {
             redis.stop();
+        }
+        Ok(())
+    }
+
+    /// Kills redis-server with SIGKILL, as a crash would: it gets no chance to flush anything.
+    pub fn kill_redis(&self) -> Result<(), BoxError> {
+        if let Some(mut redis) = self.redis.lock().map_err(|_| "lock poisoned")?.take() {
+            // SAFETY: signalling our own child's process group (an AOF rewrite's fork included).
+            unsafe {
+                libc::kill(-(redis.child.id() as i32), libc::SIGKILL);
+            }
+            redis.child.wait()?;
         }
         Ok(())
     }
@@ -784,22 +804,30 @@ impl Stack {
             .ok_or_else(|| format!("redis error: {reply}").into())
     }
 
-    /// Total Redis commands processed so far (`INFO commandstats`), excluding INFO itself.
-    pub async fn redis_commands(&self) -> Result<u64, BoxError> {
+    /// Redis commands processed so far, by name (`INFO commandstats`; commands that scripts
+    /// run count too), INFO itself excluded.
+    pub async fn redis_command_counts(&self) -> Result<BTreeMap<String, u64>, BoxError> {
         let info = self.redis(&["INFO", "commandstats"]).await?;
         let text = info.as_str().ok_or("INFO did not answer a string")?;
         Ok(text
             .lines()
-            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
             .filter_map(|l| {
-                l.split("calls=")
+                let (name, stats) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+                let calls = stats
+                    .split("calls=")
                     .nth(1)?
                     .split(',')
                     .next()?
-                    .parse::<u64>()
-                    .ok()
+                    .parse()
+                    .ok()?;
+                (name != "info").then(|| (name.to_owned(), calls))
             })
-            .sum())
+            .collect())
+    }
+
+    /// Total Redis commands processed so far, excluding INFO itself.
+    pub async fn redis_commands(&self) -> Result<u64, BoxError> {
+        Ok(self.redis_command_counts().await?.values().sum())
     }
 
     pub fn stop(&self) {

@@ -2,13 +2,22 @@
 
 mod attacks;
 mod browser;
+mod budgets;
 mod cors;
 mod csrf;
 mod documentation;
+mod durability;
+mod extra;
 mod flows;
+mod forgery;
+mod headers;
+mod lifetimes;
 mod limits;
 mod operations;
+mod origin_trust;
+mod redis_cost;
 mod sessions;
+mod storage;
 mod token_agreement;
 
 use std::future::Future;
@@ -59,6 +68,14 @@ pub fn all() -> Vec<Test> {
     all.extend(browser::tests());
     all.extend(token_agreement::tests());
     all.extend(documentation::tests());
+    all.extend(lifetimes::tests());
+    all.extend(budgets::tests());
+    all.extend(forgery::tests());
+    all.extend(redis_cost::tests());
+    all.extend(durability::tests());
+    all.extend(storage::tests());
+    all.extend(headers::tests());
+    all.extend(origin_trust::tests());
     all
 }
 

@@ -10,6 +10,7 @@ use base64::Engine;
 use edgeauth_core::keys::{SigningKey, SigningKeyRing};
 use edgeauth_core::token::{issue_access_token, AccessGrant, TokenPolicy};
 use edgeauth_e2e::client::{Session, TestUser};
+use edgeauth_e2e::observe::{session_of, wait_for_grace_end, wait_until};
 use edgeauth_e2e::stack::{BoxError, JWKS_MIN_REFETCH_SECS};
 use edgeauth_e2e::workerd::Heap;
 use edgeauth_e2e::{Api, Stack};
@@ -57,30 +58,6 @@ async fn profile_status(api: &Api, access: &str) -> Result<u16, BoxError> {
     Ok(api.get("/api/profile", Some(access)).await?.status)
 }
 
-/// Polls `condition` until it holds or `limit` passes (for effects that take a moment, like an
-/// edge isolate that may not fetch keys again before its refetch interval).
-async fn eventually<F, Fut>(limit: Duration, mut condition: F) -> Result<bool, BoxError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool, BoxError>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if condition().await? {
-            return Ok(true);
-        }
-        if Instant::now() >= deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn tokens(reply: &edgeauth_e2e::client::Reply) -> (String, String) {
-    let text = |name: &str| reply.body[name].as_str().unwrap_or("").to_owned();
-    (text("access_token"), text("refresh_token"))
-}
-
 /// The operator's rotation: `keys rotate` (new key first, old keys kept) and a restart of the
 /// stateless origin. Sessions that were live before keep working throughout.
 async fn key_rotation_keeps_every_session_working(stack: &'static Stack) -> Outcome {
@@ -106,7 +83,7 @@ async fn key_rotation_keeps_every_session_working(stack: &'static Stack) -> Outc
             refreshed.status,
             refreshed.text
         );
-        let (access, refresh) = tokens(&refreshed);
+        let (access, refresh) = refreshed.tokens()?;
         check!(
             kid_of(&access) == new_kid,
             "the new token carries the new kid"
@@ -114,11 +91,10 @@ async fn key_rotation_keeps_every_session_working(stack: &'static Stack) -> Outc
         // The edge has never seen this kid: it fetches the origin's JWKS (at most once per
         // refetch interval, which an earlier test may have just used).
         let limit = Duration::from_secs(JWKS_MIN_REFETCH_SECS + 5);
-        let accepted = eventually(limit, || async {
+        wait_until("the edge to accept the new kid", limit, || async {
             Ok(profile_status(&api, &access).await? == 200)
         })
         .await?;
-        check!(accepted, "the edge accepts the new kid within {limit:?}");
 
         let fresh = api.sign_in(&before.user).await?;
         check!(
@@ -360,7 +336,7 @@ async fn a_retired_key_is_refused_at_the_edge_even_where_it_was_pinned(
     outcome
 }
 
-fn forged(policy: &TokenPolicy, kid: &str) -> String {
+fn forged(policy: &TokenPolicy, kid: &str) -> Result<String, BoxError> {
     let key = SigningKey::ed25519(kid, Ed25519KeyPair::generate());
     let grant = AccessGrant {
         user_id: "nobody",
@@ -369,9 +345,7 @@ fn forged(policy: &TokenPolicy, kid: &str) -> String {
         now: now(),
         session_expires_at: u64::MAX,
     };
-    issue_access_token(&key, policy, &grant)
-        .map(|t| t.token)
-        .unwrap_or_default()
+    Ok(issue_access_token(&key, policy, &grant)?.token)
 }
 
 /// Plausible tokens with random kids, all at once: every one is refused, and the edge asks the
@@ -381,7 +355,7 @@ async fn a_flood_of_unknown_kids_costs_at_most_one_jwks_fetch(stack: &'static St
     let policy = TokenPolicy::new(&stack.issuer, &stack.audience);
     let tokens: Vec<String> = (0..40)
         .map(|i| forged(&policy, &format!("forged-{i}-{}", random_tag())))
-        .collect();
+        .collect::<Result<_, _>>()?;
     let before = stack.redis_commands().await?;
     let started = Instant::now();
     let replies = join_all(
@@ -413,10 +387,19 @@ async fn a_flood_of_unknown_kids_costs_at_most_one_jwks_fetch(stack: &'static St
     Ok(())
 }
 
+/// A log file's text; a missing or empty log is an error, never a clean scan.
+fn read_log(path: &std::path::Path) -> Result<String, BoxError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    if text.trim().is_empty() {
+        return Err(format!("{} is empty", path.display()).into());
+    }
+    Ok(text)
+}
+
 /// Parsed JSON lines of a log file (other lines, e.g. plain start-up text, are skipped).
 fn json_lines(path: PathBuf) -> Result<Vec<Value>, BoxError> {
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let text = read_log(&path)?;
     Ok(text
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
@@ -440,13 +423,13 @@ async fn origin_logs_carry_request_ids_and_audit_events_but_no_secrets(
     let login = api.login(&user.email, &user.password).await?;
     check!(login.status == 200, "login: {}", login.text);
     let login_request = login.header("x-request-id").unwrap_or("").to_owned();
-    let (access, first_refresh) = tokens(&login);
+    let (access, first_refresh) = login.tokens()?;
 
     // Rotation, then reuse of the rotated token after the grace window: the session dies.
     let refreshed = api.refresh(&first_refresh).await?;
     check!(refreshed.status == 200, "refresh: {}", refreshed.text);
-    let (second_access, second_refresh) = tokens(&refreshed);
-    tokio::time::sleep(Duration::from_millis(stack.options.refresh_grace_ms + 300)).await;
+    let (second_access, second_refresh) = refreshed.tokens()?;
+    wait_for_grace_end(stack, &session_of(&first_refresh)?).await?;
     let reused = api.refresh(&first_refresh).await?;
     check!(
         reused.code() == "refresh_token_reused",
@@ -577,18 +560,17 @@ async fn origin_logs_carry_request_ids_and_audit_events_but_no_secrets(
 
     // The edge's own line for the same request, found by the same id.
     let edge_log = stack.log_dir.join("wrangler.log");
-    let found = eventually(Duration::from_secs(15), || {
-        let edge_log = edge_log.clone();
-        let login_request = login_request.clone();
-        async move {
-            let text = std::fs::read_to_string(&edge_log).unwrap_or_default();
-            Ok(text
+    let (edge_log, login_id) = (&edge_log, login_request.as_str());
+    wait_until(
+        &format!("the edge's log line for request {login_request}"),
+        Duration::from_secs(15),
+        || async move {
+            Ok(read_log(edge_log)?
                 .lines()
-                .any(|l| l.contains(&login_request) && l.contains("\"route\":\"/api/login\"")))
-        }
-    })
+                .any(|l| l.contains(login_id) && l.contains("\"route\":\"/api/login\"")))
+        },
+    )
     .await?;
-    check!(found, "no edge log line for request {login_request}");
 
     let mut secrets: Vec<(&str, String)> = vec![
         ("password", user.password.clone()),
@@ -619,7 +601,7 @@ async fn origin_logs_carry_request_ids_and_audit_events_but_no_secrets(
         }
     }
     for file in ["origin.log", "wrangler.log", "bridge.log"] {
-        let text = std::fs::read_to_string(stack.log_dir.join(file)).unwrap_or_default();
+        let text = read_log(&stack.log_dir.join(file))?;
         for (name, secret) in &secrets {
             check!(!text.contains(secret.as_str()), "{file} contains a {name}");
         }
@@ -703,11 +685,12 @@ async fn readiness_follows_redis(stack: &'static Stack) -> Outcome {
     .await;
     stack.start_redis()?;
     outcome?;
-    let ready = eventually(Duration::from_secs(20), || async {
-        Ok(status("/readyz").await? == 200)
-    })
+    wait_until(
+        "ready again once Redis is back",
+        Duration::from_secs(20),
+        || async { Ok(status("/readyz").await? == 200) },
+    )
     .await?;
-    check!(ready, "ready again once Redis is back");
     Ok(())
 }
 
