@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make dev`: the whole edgeauth stack on 127.0.0.1, in the foreground.
 #
-#   redis-server :6380 (data in .dev/redis, AOF on)
+#   redis-server :6380 (data in .dev/redis, AOF on, fsync before every acknowledgement)
 #   edgeauth-bridge :8079 (Upstash REST → redis)
 #   edgeauth-origin serve :8788 (admin listener: metrics, healthz, readyz on :9788)
 #   wrangler dev :8787 (the edge worker in workerd)
@@ -247,8 +247,10 @@ http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
 check_ports_free # again: the build may have taken a while
 mkdir -p "$REDIS_DIR" "$LOG_DIR"
 
+# appendfsync always: a write is on disk before Redis acknowledges it, so a crash loses no
+# logout or rotation (docs/security.md, "Durability"; the e2e stack runs the same).
 start redis redis-server --port "$REDIS_PORT" --bind "$HOST" --dir "$REDIS_DIR" \
-  --appendonly yes --appendfsync everysec --maxmemory-policy noeviction --save "" \
+  --appendonly yes --appendfsync always --maxmemory-policy noeviction --save "" \
   --daemonize no --logfile ""
 wait_for redis 15 redis_ready
 

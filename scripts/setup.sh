@@ -80,17 +80,18 @@ declare -A SYSTEM_DEPS=(
   [redis-cli]=redis-tools
   [wrk]=wrk
   [curl]=curl
+  [jq]=jq
   [cc]=gcc
   [make]=make
   [chromium]=chromium
   [chromedriver]=chromium-driver
 )
 missing=()
-for check in redis-server redis-cli wrk curl cc make chromium chromedriver; do
+for check in redis-server redis-cli wrk curl jq cc make chromium chromedriver; do
   have_check "$check" || missing+=("${SYSTEM_DEPS[$check]}")
 done
 ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
-ok system "redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), wrk, curl, cc, make"
+ok system "redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), wrk, curl, jq, cc, make"
 # Debian's wrapper script prints a harmless "[: ...: unexpected operator" on some machines.
 ok chromium "$(chromium --version 2>/dev/null | grep -o 'Chromium [0-9.]*' || echo 'installed')"
 

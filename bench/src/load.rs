@@ -14,9 +14,11 @@ const REFRESH_CHAINS: &str = include_str!("../lua/refresh_chains.lua");
 /// What one load run measured.
 #[derive(Debug, Clone, Default)]
 pub struct LoadResult {
+    /// Requests sent, answered or not.
     pub requests: u64,
     pub seconds: f64,
-    /// Responses other than 2xx/3xx.
+    /// Answers with another status than the run expects ([`Load::expect`]; wrk's scripted runs
+    /// count every status ≥ 400).
     pub status_errors: u64,
     /// Connect, read, write errors and timeouts.
     pub socket_errors: u64,
@@ -28,20 +30,35 @@ pub struct LoadResult {
 }
 
 impl LoadResult {
-    pub fn rate(&self) -> f64 {
-        if self.seconds > 0.0 {
-            self.requests as f64 / self.seconds
-        } else {
-            0.0
-        }
+    /// Requests that failed: a wrong status, or no answer at all.
+    pub fn errors(&self) -> u64 {
+        self.status_errors + self.socket_errors
     }
 
-    /// Requests in flight on average by Little's law (rate × mean latency). In a closed loop it
-    /// cannot exceed the connections; when it does, the generator's latencies are not to be
-    /// trusted (wrk 4.1's are not, against workerd: it reported a mean 10× what its own
-    /// throughput allows).
+    /// Requests answered as expected.
+    pub fn successes(&self) -> u64 {
+        self.requests.saturating_sub(self.errors())
+    }
+
+    /// Successful requests per second: a failed request is never counted as work done.
+    pub fn rate(&self) -> f64 {
+        per_second(self.successes(), self.seconds)
+    }
+
+    /// Requests in flight on average by Little's law (all requests per second × mean latency).
+    /// In a closed loop it cannot exceed the connections; when it does, the generator's latencies
+    /// are not to be trusted (wrk 4.1's are not, against workerd: it reported a mean 10× what
+    /// its own throughput allows).
     pub fn implied_concurrency(&self) -> f64 {
-        self.rate() * self.mean_ms / 1000.0
+        per_second(self.requests, self.seconds) * self.mean_ms / 1000.0
+    }
+}
+
+fn per_second(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
     }
 }
 
@@ -64,6 +81,8 @@ pub struct Load<'a> {
     pub duration: Duration,
     /// Per-request timeout (a slower response counts as an error).
     pub timeout: Duration,
+    /// The status every answer must have (anything else counts as an error).
+    pub expect: u16,
 }
 
 /// The load generators, with wrk's script written out once.
@@ -98,11 +117,24 @@ impl Generators {
     }
 
     pub fn run(&self, load: &Load<'_>) -> Result<LoadResult, BoxError> {
-        match load.traffic {
+        let result = match load.traffic {
             Traffic::Get { bearer } => self.oha(load, "GET", bearer, None),
             Traffic::PostJson { body } => self.oha(load, "POST", None, Some(body)),
             Traffic::RefreshChains { tokens, threads } => self.wrk(load, tokens, threads),
+        }?;
+        if result.errors() > 0 {
+            eprintln!(
+                "bench: {} of {} requests to {} failed ({} with another status than {}, {} \
+                 without an answer)",
+                result.errors(),
+                result.requests,
+                load.url,
+                result.status_errors,
+                load.expect,
+                result.socket_errors
+            );
         }
+        Ok(result)
     }
 
     fn oha(
@@ -139,7 +171,7 @@ impl Generators {
             )
             .into());
         }
-        parse_oha(&output.stdout)
+        parse_oha(&output.stdout, load.expect)
     }
 
     fn wrk(&self, load: &Load<'_>, tokens: &Path, threads: u32) -> Result<LoadResult, BoxError> {
@@ -198,8 +230,8 @@ impl Generators {
 }
 
 /// oha's `--output-format json` summary: times in seconds, status codes counted by code, and
-/// failed requests (timeouts, resets) by error text.
-fn parse_oha(stdout: &[u8]) -> Result<LoadResult, BoxError> {
+/// failed requests (timeouts, resets) by error text. Answers other than `expect` are errors.
+fn parse_oha(stdout: &[u8], expect: u16) -> Result<LoadResult, BoxError> {
     let v: Value =
         serde_json::from_slice(stdout).map_err(|e| format!("oha printed no JSON summary ({e})"))?;
     let secs = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
@@ -217,9 +249,10 @@ fn parse_oha(stdout: &[u8]) -> Result<LoadResult, BoxError> {
     let statuses = counts("statusCodeDistribution");
     let failures: u64 = counts("errorDistribution").iter().map(|(_, n)| n).sum();
     let answered: u64 = statuses.iter().map(|(_, n)| n).sum();
+    let expected = expect.to_string();
     let status_errors = statuses
         .iter()
-        .filter(|(code, _)| !(code.starts_with('2') || code.starts_with('3')))
+        .filter(|(code, _)| *code != expected)
         .map(|(_, n)| n)
         .sum();
     let p = &v["latencyPercentiles"];
@@ -246,13 +279,17 @@ mod tests {
             "average":0.025,"requestsPerSec":1250.0},
             "latencyPercentiles":{"p50":0.024,"p90":0.03,"p99":0.05},
             "statusCodeDistribution":{"200":9990,"503":5},"errorDistribution":{"timeout":5}}"#;
-        let r = parse_oha(json).expect("parses");
+        let r = parse_oha(json, 200).expect("parses");
         assert_eq!(
             (r.requests, r.status_errors, r.socket_errors),
             (10_000, 5, 5)
         );
         assert!((r.p99_ms - 50.0).abs() < 1e-9 && (r.max_ms - 90.0).abs() < 1e-9);
-        assert!((r.rate() - 1250.0).abs() < 1e-9);
+        // Only the 9,990 answers with the expected status count toward the rate.
+        assert!((r.rate() - 1248.75).abs() < 1e-9);
         assert!((r.implied_concurrency() - 31.25).abs() < 1e-9);
+        // A run that expects refusals counts the 200s as its errors.
+        let refused = parse_oha(json, 503).expect("parses");
+        assert_eq!((refused.status_errors, refused.successes()), (9_990, 5));
     }
 }

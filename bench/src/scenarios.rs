@@ -53,7 +53,7 @@ fn wrk_threads() -> u32 {
 /// A load run together with the edge CPU it cost.
 struct Measured {
     load: LoadResult,
-    /// Edge CPU milliseconds per completed request.
+    /// Edge CPU milliseconds per successful request.
     cpu_ms: f64,
 }
 
@@ -155,6 +155,7 @@ impl<'a> Bench<'a> {
             connections: CONNECTIONS,
             duration: self.secs,
             timeout: Duration::from_secs(10),
+            expect: 200,
         }
     }
 
@@ -180,8 +181,8 @@ impl<'a> Bench<'a> {
                 load.connections
             );
         }
-        let cpu_ms = if result.requests > 0 {
-            (after - before) * 1000.0 / result.requests as f64
+        let cpu_ms = if result.successes() > 0 {
+            (after - before) * 1000.0 / result.successes() as f64
         } else {
             f64::NAN
         };
@@ -199,7 +200,7 @@ impl<'a> Bench<'a> {
 
     /// Total Redis commands so far, by command name (INFO itself excluded).
     fn redis_commands(&self) -> Result<BTreeMap<String, u64>, BoxError> {
-        self.runtime.block_on(self.stack.redis_command_calls())
+        self.runtime.block_on(self.stack.redis_command_counts())
     }
 
     /// CPU seconds so far of the services behind the edge.
@@ -300,7 +301,9 @@ impl<'a> Bench<'a> {
         let traffic = Traffic::Get {
             bearer: Some(&session.access),
         };
-        let m = self.measure(&self.load(&url, traffic), self.pid("workerd")?)?;
+        let mut load = self.load(&url, traffic);
+        load.expect = 401;
+        let m = self.measure(&load, self.pid("workerd")?)?;
         passed_through()?;
         self.report.info(
             "JS edge, same work, same workerd (runtime floor)",
@@ -363,6 +366,7 @@ impl<'a> Bench<'a> {
         let origin = self.pid("origin")?;
         let mut figures = serde_json::Map::new();
         let mut cpu = BTreeMap::new();
+        let mut refusals = Vec::new();
         for (key, token) in [
             ("alg_hs256", &header_only),
             ("expired", &expired),
@@ -374,7 +378,9 @@ impl<'a> Bench<'a> {
             let traffic = Traffic::Get {
                 bearer: Some(token),
             };
-            let m = self.measure(&self.load(&url, traffic), workerd)?;
+            let mut load = self.load(&url, traffic);
+            load.expect = 401;
+            let m = self.measure(&load, workerd)?;
             let redis_after = self.redis_commands()?;
             let origin_read = bytes_read(origin)?.saturating_sub(origin_before);
             let redis = delta_total(&redis_before, &redis_after);
@@ -382,8 +388,9 @@ impl<'a> Bench<'a> {
             let mut value = measured_json(&m);
             value["redis_commands"] = json!(redis);
             value["origin_bytes_read"] = json!(origin_read);
-            // Every one was refused (401 checked above); a 2xx/3xx here would be a bypass.
-            value["answered_2xx_3xx"] = json!(m.load.requests.saturating_sub(m.load.status_errors));
+            // Every answer must be the 401 checked above: anything else is a bypass or a failure.
+            value["answers_not_401"] = json!(m.load.status_errors);
+            refusals.push((key, m.load.errors(), m.load.requests));
             if key == "forged" {
                 self.report.check(
                     "forged token (bad signature): edge CPU",
@@ -398,11 +405,21 @@ impl<'a> Bench<'a> {
                         m.load.requests
                     ),
                     "0 and 0",
-                    redis == 0 && origin_read == 0 && m.load.status_errors == m.load.requests,
+                    redis == 0 && origin_read == 0 && m.load.errors() == 0,
                 );
             }
             figures.insert(key.to_owned(), value);
         }
+        self.report.check(
+            "refused tokens (HS256, expired, forged): every answer a 401",
+            refusals
+                .iter()
+                .map(|(key, errors, requests)| format!("{key} {errors} of {requests} not"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "all 401",
+            refusals.iter().all(|(_, errors, _)| *errors == 0),
+        );
         // Forged minus header-only: the claims' decoding and checks, the key lookup and the
         // signature check (an upper bound for the signature check itself).
         let verification = cpu["forged"] - cpu["alg_hs256"];
@@ -438,7 +455,7 @@ impl<'a> Bench<'a> {
         let others_after = self.cpu_of_services()?;
         let after = self.redis_commands()?;
         let runs = Runs(runs);
-        let n = runs.requests().max(1) as f64;
+        let n = runs.successes().max(1) as f64;
         let total = delta_total(&before, &after) as f64 / n;
         let edge = delta_of(&before, &after, "hget") as f64 / n;
         let cpu_ms = runs.median(|m| m.cpu_ms);
@@ -471,7 +488,7 @@ impl<'a> Bench<'a> {
         let edge_cpu: f64 = runs
             .0
             .iter()
-            .map(|m| m.cpu_ms * m.load.requests as f64)
+            .map(|m| m.cpu_ms * m.load.successes() as f64)
             .sum();
         cpu.insert("edge (workerd)".into(), json!(edge_cpu / n));
         for ((name, before), (_, after)) in others.iter().zip(&others_after) {
@@ -675,10 +692,9 @@ impl<'a> Bench<'a> {
         let hwm_mib = status_kib(origin, "VmHWM")? as f64 / 1024.0;
         let rss_after = status_kib(origin, "VmRSS")? as f64 / 1024.0;
         let threads = status_kib_or_count(origin, "Threads");
-        let errors = m.load.status_errors + m.load.socket_errors;
-        // Only successful logins count toward the rate.
-        let rate = (m.load.requests.saturating_sub(m.load.status_errors)) as f64
-            / m.load.seconds.max(1e-9);
+        let errors = m.load.errors();
+        // Only successful logins count toward the rate (neither refusals nor lost connections).
+        let rate = m.load.rate();
         self.report.check(
             "login, 32 conns (argon2id m=19 MiB, t=2)",
             format!(
@@ -761,7 +777,7 @@ impl<'a> Bench<'a> {
             threads: wrk_threads(),
         };
         let m = self.measure(&self.load(&url, traffic), self.pid("workerd")?)?;
-        let errors = m.load.status_errors + m.load.socket_errors;
+        let errors = m.load.errors();
         self.report.check(
             "refresh, 32 sessions rotating concurrently",
             format!(
@@ -865,15 +881,12 @@ impl Runs {
             .join(" / ")
     }
 
-    fn requests(&self) -> u64 {
-        self.0.iter().map(|m| m.load.requests).sum()
+    fn successes(&self) -> u64 {
+        self.0.iter().map(|m| m.load.successes()).sum()
     }
 
     fn errors(&self) -> u64 {
-        self.0
-            .iter()
-            .map(|m| m.load.status_errors + m.load.socket_errors)
-            .sum()
+        self.0.iter().map(|m| m.load.errors()).sum()
     }
 
     fn latency_summary(&self) -> String {
@@ -899,14 +912,17 @@ impl Runs {
     }
 }
 
+/// An informational row: the rate of successful requests, latencies, CPU, and the errors, so a
+/// row without a target still shows a run that went wrong.
 fn summary(m: &Measured, cpu: &str) -> String {
     format!(
-        "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, max {:.0} ms, {:.3} ms {cpu}/req",
+        "{:.0} req/s, p50 {:.1} ms, p99 {:.1} ms, max {:.0} ms, {:.3} ms {cpu}/req, {} errors",
         m.load.rate(),
         m.load.p50_ms,
         m.load.p99_ms,
         m.load.max_ms,
-        m.cpu_ms
+        m.cpu_ms,
+        m.load.errors()
     )
 }
 

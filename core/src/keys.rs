@@ -50,6 +50,12 @@ pub enum KeyError {
     UnknownKid(String),
     #[error("key \"{0}\" is the signing key; rotate in a new key before retiring it")]
     RetiringSigner(String),
+    #[error(
+        "this is a public key set; signing needs the private keys (`edgeauth-origin keys \
+         generate` prints both: the private set for EDGEAUTH_SIGNING_KEYS, the public JWKS for \
+         the edge)"
+    )]
+    PublicKeySet,
 }
 
 /// A private signing key with its key id.
@@ -124,6 +130,12 @@ impl SigningKey {
 
     fn from_private_jwk(index: usize, jwk: &Value) -> Result<Self, KeyError> {
         let kid = kid_of(index, jwk)?;
+        if jwk.get("d").is_none() {
+            return Err(KeyError::Invalid {
+                kid,
+                reason: "is a public key (no \"d\"); signing needs the private key".into(),
+            });
+        }
         let text = jwk.to_string();
         let invalid = |e: jwt_simple::Error| KeyError::Invalid {
             kid: kid.clone(),
@@ -162,7 +174,12 @@ impl SigningKeyRing {
 
     /// Parses a private JWK set: `{"keys": [...]}` or a bare array of private JWKs.
     pub fn from_json(text: &str) -> Result<Self, KeyError> {
-        let keys = jwk_array(text)?
+        let jwks = jwk_array(text)?;
+        // The usual mix-up: the published JWKS pasted where the private set belongs.
+        if jwks.iter().all(|jwk| jwk.get("d").is_none()) {
+            return Err(KeyError::PublicKeySet);
+        }
+        let keys = jwks
             .iter()
             .enumerate()
             .map(|(i, jwk)| SigningKey::from_private_jwk(i, jwk))
@@ -331,6 +348,17 @@ impl VerificationKeys {
         Self { by_kid }
     }
 
+    /// The keys of `self` whose `kid` `other` also has (with `self`'s material).
+    pub fn shared_with(&self, other: &Self) -> Self {
+        let by_kid = self
+            .by_kid
+            .iter()
+            .filter(|(kid, _)| other.contains(kid))
+            .map(|(kid, key)| (kid.clone(), key.clone()))
+            .collect();
+        Self { by_kid }
+    }
+
     pub fn len(&self) -> usize {
         self.by_kid.len()
     }
@@ -470,6 +498,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_public_set_is_not_taken_for_signing_keys() {
+        let ring = test_ring();
+        let public = ring.public_jwks().to_string();
+        let err = SigningKeyRing::from_json(&public).err().unwrap();
+        assert_eq!(err, KeyError::PublicKeySet);
+        assert!(
+            err.to_string()
+                .starts_with("this is a public key set; signing needs the private keys"),
+            "{err}"
+        );
+        // One public key among private ones is named.
+        let mut mixed: Value = serde_json::from_str(&ring.to_private_json()).unwrap();
+        mixed["keys"][1] = ring.keys()[1].to_public_jwk();
+        match SigningKeyRing::from_json(&mixed.to_string()) {
+            Err(KeyError::Invalid { kid, reason }) => {
+                assert_eq!(kid, "es-1");
+                assert!(reason.contains("public key"), "{reason}");
+            }
+            other => panic!("{:?}", other.err()),
+        }
+    }
+
+    #[test]
     fn mismatched_alg_is_refused() {
         let ring = test_ring();
         let mut jwk = ring.keys()[0].to_public_jwk();
@@ -552,6 +603,12 @@ pub(crate) mod tests {
             pinned.get("ed-1").unwrap().to_bytes()
         );
         assert!(both.contains("ed-9") && both.contains("es-1"));
+        let shared = pinned.shared_with(&fetched);
+        assert_eq!(shared.kids().collect::<Vec<_>>(), ["ed-1"]);
+        assert_eq!(
+            shared.get("ed-1").unwrap().to_bytes(),
+            pinned.get("ed-1").unwrap().to_bytes()
+        );
     }
 
     #[test]

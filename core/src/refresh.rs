@@ -78,15 +78,12 @@ impl RefreshToken {
             && sid
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        // Canonical decimal only (no sign, no leading zeros): the token is hashed as displayed.
-        let canonical = !generation.is_empty()
-            && generation.len() <= 10
-            && generation.bytes().all(|b| b.is_ascii_digit())
-            && (generation == "0" || !generation.starts_with('0'));
+        // Digits only, no sign or leading zero: a token has one spelling, the one it was issued
+        // with (and hashed as); and no generation beyond the bound.
         let generation: u64 = generation
             .parse()
             .ok()
-            .filter(|g| canonical && *g <= MAX_GENERATION)
+            .filter(|g: &u64| g.to_string() == generation && *g <= MAX_GENERATION)
             .ok_or(MalformedRefreshToken)?;
         let secret: [u8; SECRET_BYTES] = B64
             .decode(secret)
@@ -254,6 +251,11 @@ mod tests {
             &format!("{text}.x"),
         ] {
             assert!(RefreshToken::parse(bad).is_err(), "{bad}");
+        }
+        // Other spellings of the same generation are not the token that was issued.
+        for spelling in ["+0", "00", "-0"] {
+            let other = text.replacen(".0.", &format!(".{spelling}."), 1);
+            assert!(RefreshToken::parse(&other).is_err(), "{other}");
         }
     }
 

@@ -3,7 +3,7 @@
 //! `edgeauth-origin serve --help` prints this reference; docs/configuration.md holds the same
 //! table (rendered by `config_reference`), and a unit test fails when the two drift apart.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 
 use clap::Args;
 use edgeauth_core::address::DEFAULT_IPV6_PREFIX;
@@ -15,14 +15,15 @@ use edgeauth_core::token::TokenPolicy;
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
-    /// Address to listen on. Keep it on loopback (or a private interface) — only the edge may
-    /// reach the origin.
+    /// Address to listen on, `host:port`; a host name is resolved and the first of its addresses
+    /// that binds is used (IPv4 first); port 0 picks a free port (the log names the one bound).
+    /// Keep it on loopback (or a private interface) — only the edge may reach the origin.
     #[arg(long, env = "EDGEAUTH_LISTEN", default_value = "127.0.0.1:8788")]
-    pub listen: SocketAddr,
+    pub listen: String,
 
-    /// Address of the admin listener (Prometheus `/metrics`, `/healthz`, `/readyz`); `off`
-    /// disables it. No edge signature is required there: keep it on loopback or a private
-    /// network.
+    /// Address of the admin listener (Prometheus `/metrics`, `/healthz`, `/readyz`), `host:port`
+    /// like EDGEAUTH_LISTEN; `off` disables it. No edge signature is required there: keep it on
+    /// loopback or a private network.
     #[arg(long, env = "EDGEAUTH_ADMIN_LISTEN", default_value = "127.0.0.1:9788")]
     pub admin_listen: String,
 
@@ -228,9 +229,10 @@ pub const REQUIRED: &[&str] = &[
 /// Settings parsed into the types the server uses. Built once at start-up; every error names
 /// the setting at fault.
 pub struct Settings {
-    pub listen: SocketAddr,
-    /// `None` when the admin listener is off.
-    pub admin_listen: Option<SocketAddr>,
+    /// The addresses `EDGEAUTH_LISTEN` resolved to, IPv4 first; the first that binds is used.
+    pub listen: Vec<SocketAddr>,
+    /// The same for `EDGEAUTH_ADMIN_LISTEN`; `None` when the admin listener is off.
+    pub admin_listen: Option<Vec<SocketAddr>>,
     pub redis: RedisSettings,
     pub keys: SigningKeyRing,
     pub edge_secrets: Vec<Secret>,
@@ -336,6 +338,7 @@ impl Problems {
 impl ServeConfig {
     pub fn settings(&self) -> Result<Settings, ConfigError> {
         let mut p = Problems::default();
+        let listen = p.note("EDGEAUTH_LISTEN", resolve_listen(&self.listen));
         let admin_listen = p.note(
             "EDGEAUTH_ADMIN_LISTEN",
             parse_admin_listen(&self.admin_listen),
@@ -359,6 +362,22 @@ impl ServeConfig {
         let refresh_secret = p
             .required("EDGEAUTH_REFRESH_SECRET", &self.refresh_secret)
             .and_then(|text| p.note("EDGEAUTH_REFRESH_SECRET", Secret::from_base64(text)));
+        // The edge holds the edge secrets; the refresh secret must be the origin's alone.
+        if let Some(refresh) = &refresh_secret {
+            for (setting, edge) in [
+                ("EDGEAUTH_EDGE_SECRET", edge_secret.as_ref()),
+                (
+                    "EDGEAUTH_EDGE_SECRET_PREVIOUS",
+                    previous.as_ref().and_then(Option::as_ref),
+                ),
+            ] {
+                p.check(
+                    "EDGEAUTH_REFRESH_SECRET",
+                    !edge.is_some_and(|edge| edge.same_key_as(refresh)),
+                    &format!("must differ from {setting}: the edge holds that one, the refresh secret must stay on the origin"),
+                );
+            }
+        }
         p.check(
             "EDGEAUTH_ISSUER",
             !self.issuer.trim().is_empty(),
@@ -457,6 +476,7 @@ impl ServeConfig {
             ),
         );
         let (
+            Some(listen),
             Some(admin_listen),
             Some(redis_url),
             Some(redis_token),
@@ -466,6 +486,7 @@ impl ServeConfig {
             Some(argon2),
             true,
         ) = (
+            listen,
             admin_listen,
             redis_url,
             redis_token,
@@ -488,7 +509,7 @@ impl ServeConfig {
         let mut policy = TokenPolicy::new(&self.issuer, &self.audience);
         policy.access_ttl_secs = self.access_ttl_secs;
         Ok(Settings {
-            listen: self.listen,
+            listen,
             admin_listen,
             redis: RedisSettings {
                 url: redis_url,
@@ -538,14 +559,29 @@ impl ServeConfig {
     }
 }
 
-fn parse_admin_listen(text: &str) -> Result<Option<SocketAddr>, String> {
+fn parse_admin_listen(text: &str) -> Result<Option<Vec<SocketAddr>>, String> {
     match text.trim() {
         "off" => Ok(None),
-        addr => addr
-            .parse()
+        addr => resolve_listen(addr)
             .map(Some)
-            .map_err(|_| format!("must be host:port (e.g. 127.0.0.1:9788) or off, got {addr:?}")),
+            .map_err(|e| format!("{e} (or off)")),
     }
+}
+
+/// `host:port` → its addresses, IPv4 first (the edge, the docs and `make dev` all say
+/// `127.0.0.1`, so `localhost` should mean that where it can).
+fn resolve_listen(text: &str) -> Result<Vec<SocketAddr>, String> {
+    let text = text.trim();
+    let mut addrs: Vec<SocketAddr> = text
+        .to_socket_addrs()
+        .map_err(|e| format!("must be host:port (e.g. 127.0.0.1:8788), got {text:?}: {e}"))?
+        .collect();
+    addrs.sort_by_key(SocketAddr::is_ipv6);
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(format!("{text:?} resolves to no address"));
+    }
+    Ok(addrs)
 }
 
 /// `http(s)://…`; the trailing slash is dropped.
@@ -570,7 +606,9 @@ pub(crate) mod tests {
         config: ServeConfig,
     }
 
-    pub const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    /// Random fixtures (a configured secret must look random), one per role.
+    pub const SECRET: &str = "jM2tV32u8zkm_gnJaYE5WSRYtka2576I7ZkJv_zrB-w";
+    pub const REFRESH_SECRET: &str = "Q99_1QO4A7YPAIlGE4hETHj4EuK4cJvCKDyZ59Qp-PU";
 
     /// A valid configuration from flags only (the environment is not consulted when a flag is
     /// given, and none of these tests set the environment).
@@ -588,7 +626,7 @@ pub(crate) mod tests {
             "--redis-token=t".to_owned(),
             format!("--signing-keys={keys}"),
             format!("--edge-secret={SECRET}"),
-            format!("--refresh-secret={SECRET}"),
+            format!("--refresh-secret={REFRESH_SECRET}"),
         ];
         let flag = |arg: &str| arg.split('=').next().unwrap_or("").to_owned();
         let overridden: Vec<String> = extra.iter().map(|e| flag(e)).collect();
@@ -608,9 +646,10 @@ pub(crate) mod tests {
     #[test]
     fn a_complete_configuration_parses() {
         let settings = config(&[]).unwrap().settings().unwrap();
+        assert_eq!(settings.listen, ["127.0.0.1:8788".parse().unwrap()]);
         assert_eq!(
             settings.admin_listen,
-            Some("127.0.0.1:9788".parse().unwrap())
+            Some(vec!["127.0.0.1:9788".parse().unwrap()])
         );
         assert_eq!(settings.policy.access_ttl_secs, 900);
         assert_eq!(settings.edge_secrets.len(), 1);
@@ -639,6 +678,8 @@ pub(crate) mod tests {
             ("--redis-url=redis://x", "UPSTASH_REDIS_REST_URL"),
             ("--redis-token=  ", "UPSTASH_REDIS_REST_TOKEN"),
             ("--admin-listen=nowhere", "EDGEAUTH_ADMIN_LISTEN"),
+            ("--listen=127.0.0.1", "EDGEAUTH_LISTEN"),
+            ("--listen=localhost:http-alt", "EDGEAUTH_LISTEN"),
             ("--argon2-memory-kib=1024", "EDGEAUTH_ARGON2_MEMORY_KIB"),
             ("--argon2-parallelism=0", "EDGEAUTH_ARGON2_PARALLELISM"),
             ("--issuer=", "EDGEAUTH_ISSUER"),
@@ -656,6 +697,35 @@ pub(crate) mod tests {
         for (flag, setting) in cases {
             assert_eq!(problems(&[flag]), vec![*setting], "{flag}");
         }
+    }
+
+    #[test]
+    fn secrets_must_look_random_and_keep_to_their_role() {
+        let zeros = format!("--edge-secret={}", "A".repeat(43));
+        assert_eq!(problems(&[&zeros]), vec!["EDGEAUTH_EDGE_SECRET"]);
+        let shared = format!("--refresh-secret={SECRET}");
+        assert_eq!(problems(&[&shared]), vec!["EDGEAUTH_REFRESH_SECRET"]);
+        let previous = format!("--edge-secret-previous={REFRESH_SECRET}");
+        assert_eq!(problems(&[&previous]), vec!["EDGEAUTH_REFRESH_SECRET"]);
+        let err = config(&[&shared]).unwrap().settings().err().unwrap();
+        assert!(
+            err.to_string()
+                .contains("must differ from EDGEAUTH_EDGE_SECRET"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn host_names_resolve_ipv4_first() {
+        let settings = config(&["--listen=localhost:8788", "--admin-listen=localhost:0"])
+            .unwrap()
+            .settings()
+            .unwrap();
+        let first = settings.listen[0];
+        assert_eq!(first, "127.0.0.1:8788".parse().unwrap());
+        let admin = settings.admin_listen.unwrap();
+        assert!(admin[0].ip().is_loopback() && admin[0].port() == 0);
+        assert!(admin.windows(2).all(|w| w[0].is_ipv4() || w[1].is_ipv6()));
     }
 
     #[test]

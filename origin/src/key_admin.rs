@@ -5,11 +5,11 @@
 //! place, so the operator decides where the output goes (`.env`, a secret store, a systemd
 //! `EnvironmentFile`).
 
-use std::io::Read;
+use std::io::{Read, Write};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
 use edgeauth_core::keys::{SigningKey, SigningKeyRing};
 use jwt_simple::prelude::{ES256KeyPair, Ed25519KeyPair};
 
@@ -43,7 +43,7 @@ pub enum KeysCommand {
     /// Make a published key (usually a staged one) the signing key.
     Promote {
         /// Key id to sign with from now on.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         kid: String,
         #[command(flatten)]
         input: Input,
@@ -52,10 +52,11 @@ pub enum KeysCommand {
     },
     /// Stop publishing old keys. Safe only once every token they signed has expired: keep a
     /// key for at least EDGEAUTH_ACCESS_TTL_SECS + the edge's EDGEAUTH_LEEWAY_SECS (default
-    /// 900 + 30 s) after it stopped signing.
+    /// 900 + 30 s) after it stopped signing — or at once, to revoke a compromised key.
+    #[command(group(ArgGroup::new("which").required(true).args(["kid", "keep"])))]
     Retire {
         /// Drop this key (never the signing key).
-        #[arg(long, conflicts_with = "keep", required_unless_present = "keep")]
+        #[arg(long, allow_hyphen_values = true)]
         kid: Option<String>,
         /// Keep only the signing key and the N-1 keys right after it.
         #[arg(long)]
@@ -70,15 +71,29 @@ pub enum KeysCommand {
         #[command(flatten)]
         input: Input,
     },
+    /// Prove that the edge no longer trusts a key: reads a current access token (of any live
+    /// session) from standard input, sends it to the edge (it must be accepted) and the same
+    /// session signed with the key KID (it must be refused). Exit status 0 only when refused.
+    CheckEdge {
+        /// The edge's public base URL, e.g. https://auth.example.com.
+        #[arg(long)]
+        edge: String,
+        /// The key that must no longer be trusted.
+        #[arg(long, allow_hyphen_values = true)]
+        kid: String,
+        /// A private key set that still holds KID (the set from before you retired it).
+        #[arg(long, value_name = "PATH")]
+        file: String,
+    },
 }
 
 #[derive(Args)]
 pub struct NewKey {
-    /// Algorithm of the new key.
-    #[arg(long, value_enum, default_value_t = Alg::Eddsa)]
+    /// Algorithm of the new key (any letter case).
+    #[arg(long, value_enum, ignore_case = true, default_value_t = Alg::Eddsa)]
     alg: Alg,
     /// Key id of the new key ([A-Za-z0-9._-], at most 64 characters); random when omitted.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     kid: Option<String>,
 }
 
@@ -98,9 +113,12 @@ pub struct Output {
     env: bool,
 }
 
+/// Spelled as in JWS (`EdDSA`, `ES256`), the way the docs and token headers write them.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Alg {
+    #[value(name = "EdDSA")]
     Eddsa,
+    #[value(name = "ES256")]
     Es256,
 }
 
@@ -109,7 +127,7 @@ pub fn run(command: KeysCommand) -> Result<(), String> {
     match command {
         KeysCommand::Generate { new_key, output } => {
             let ring = SigningKeyRing::new(vec![new_key.generate()?]).map_err(|e| e.to_string())?;
-            print_ring(&ring, &output);
+            print_ring(&ring, &output)?;
         }
         KeysCommand::Rotate {
             new_key,
@@ -126,7 +144,7 @@ pub fn run(command: KeysCommand) -> Result<(), String> {
                 current.rotated(key)
             }
             .map_err(|e| e.to_string())?;
-            print_ring(&ring, &output);
+            print_ring(&ring, &output)?;
             if stage {
                 eprintln!(
                     "staged key {kid}: published, not signing. Deploy this set to every origin \
@@ -143,7 +161,7 @@ pub fn run(command: KeysCommand) -> Result<(), String> {
         }
         KeysCommand::Promote { kid, input, output } => {
             let ring = input.read()?.promoted(&kid).map_err(|e| e.to_string())?;
-            print_ring(&ring, &output);
+            print_ring(&ring, &output)?;
             eprintln!("signing key is now {kid}; every other key stays published");
         }
         KeysCommand::Retire {
@@ -157,15 +175,56 @@ pub fn run(command: KeysCommand) -> Result<(), String> {
                 (Some(kid), _) => current.retired(&kid).map_err(|e| e.to_string())?,
                 (None, Some(0)) => return Err("--keep must be at least 1".into()),
                 (None, Some(count)) => current.keeping(count),
-                (None, None) => return Err("pass --kid or --keep".into()),
+                (None, None) => return Err("pass --kid KID or --keep N".into()),
             };
-            print_ring(&ring, &output);
+            print_ring(&ring, &output)?;
             let kids: Vec<&str> = ring.keys().iter().map(SigningKey::kid).collect();
-            eprintln!("published keys now: {}", kids.join(", "));
+            eprintln!(
+                "published keys now: {}. Install this set on every origin and restart them; \
+                 the edge stops trusting the others within EDGEAUTH_JWKS_TTL_SECS, or at once when \
+                 you put this set's EDGEAUTH_JWKS on it (docs/deploy.md, step 7)",
+                kids.join(", ")
+            );
         }
-        KeysCommand::Jwks { input } => println!("{}", input.read()?.public_jwks()),
+        KeysCommand::Jwks { input } => print_out(&format!("{}\n", input.read()?.public_jwks()))?,
+        KeysCommand::CheckEdge { edge, kid, file } => {
+            if file == "-" {
+                return Err(
+                    "the access token comes on standard input; pass the key set as a file".into(),
+                );
+            }
+            let ring = Input { file: Some(file) }.read()?;
+            let key = ring
+                .keys()
+                .iter()
+                .find(|key| key.kid() == kid)
+                .ok_or_else(|| {
+                    format!("the key set has no key {kid}: pass the set from before its retirement")
+                })?;
+            let mut token = String::new();
+            std::io::stdin()
+                .read_to_string(&mut token)
+                .map_err(|e| format!("reading the access token from standard input: {e}"))?;
+            if token.trim().is_empty() {
+                return Err("pass a current access token on standard input (`POST /api/login`, field access_token)".into());
+            }
+            let verdict = crate::edge_check::run(&edge, key, &token, crate::now_secs())?;
+            print_out(&format!("{verdict}\n"))?;
+        }
     }
     Ok(())
+}
+
+/// Writes to standard output. A reader that has gone away (`keys jwks | head -1`) ends the
+/// output quietly instead of a panic about a broken pipe.
+pub fn print_out(text: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("writing to standard output: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 impl NewKey {
@@ -213,6 +272,10 @@ impl Input {
 /// or a whole `.env` file), so a command's output can be fed to the next one.
 pub fn parse_ring(text: &str) -> Result<SigningKeyRing, String> {
     let prefix = format!("{SIGNING_KEYS_ENV}=");
+    let has_line = |prefix: &str| text.lines().any(|line| line.trim().starts_with(prefix));
+    if !has_line(&prefix) && has_line("EDGEAUTH_JWKS=") {
+        return Err(edgeauth_core::keys::KeyError::PublicKeySet.to_string());
+    }
     let json = text
         .lines()
         .find_map(|line| line.trim().strip_prefix(&prefix))
@@ -242,23 +305,35 @@ fn check_kid(kid: &str) -> Result<(), String> {
     }
 }
 
+/// 72 random bits, base64url, never starting with `-` or `_` (a kid like `-1x…` reads as an
+/// option in `--kid -1x…` to people and to some tools).
 fn random_kid() -> Result<String, String> {
-    let mut bytes = [0u8; 9];
-    getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for a key id: {e}"))?;
-    Ok(B64.encode(bytes))
+    loop {
+        let mut bytes = [0u8; 9];
+        getrandom::fill(&mut bytes).map_err(|e| format!("no randomness for a key id: {e}"))?;
+        let kid = B64.encode(bytes);
+        if kid.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Ok(kid);
+        }
+    }
 }
 
-fn print_ring(ring: &SigningKeyRing, output: &Output) {
-    if output.env {
-        println!("{SIGNING_KEYS_ENV}='{}'", ring.to_private_json());
-        println!("EDGEAUTH_JWKS='{}'", ring.public_jwks());
+fn print_ring(ring: &SigningKeyRing, output: &Output) -> Result<(), String> {
+    let text = if output.env {
+        format!(
+            "{SIGNING_KEYS_ENV}='{}'\nEDGEAUTH_JWKS='{}'\n",
+            ring.to_private_json(),
+            ring.public_jwks()
+        )
     } else {
-        println!("# Private signing key set — origin only ({SIGNING_KEYS_ENV}). Keep it secret.");
-        println!("{}", ring.to_private_json());
-        println!();
-        println!("# Public JWKS — for the edge (EDGEAUTH_JWKS) and anyone verifying tokens.");
-        println!("{}", ring.public_jwks());
-    }
+        format!(
+            "# Private signing key set — origin only ({SIGNING_KEYS_ENV}). Keep it secret.\n{}\n\n\
+             # Public JWKS — for the edge (EDGEAUTH_JWKS) and anyone verifying tokens.\n{}\n",
+            ring.to_private_json(),
+            ring.public_jwks()
+        )
+    };
+    print_out(&text)
 }
 
 #[cfg(test)]
@@ -292,6 +367,13 @@ mod tests {
         for bad in ["", "a b", "it's", "k\"", &"a".repeat(65)] {
             assert!(check_kid(bad).is_err(), "{bad}");
         }
-        assert_eq!(random_kid().unwrap().len(), 12);
+        for _ in 0..200 {
+            let kid = random_kid().unwrap();
+            assert_eq!(kid.len(), 12);
+            assert!(
+                check_kid(&kid).is_ok() && !kid.starts_with(['-', '_']),
+                "{kid}"
+            );
+        }
     }
 }

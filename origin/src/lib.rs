@@ -6,6 +6,7 @@ pub mod app;
 pub mod config;
 pub mod config_reference;
 pub mod cookie;
+pub mod edge_check;
 pub mod edge_trust;
 pub mod error;
 pub mod extract;

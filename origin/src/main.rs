@@ -1,5 +1,7 @@
 //! `edgeauth-origin`: serve the origin, or manage signing keys.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -11,8 +13,23 @@ use edgeauth_origin::{admin, config_reference, telemetry};
 #[derive(Parser)]
 #[command(name = "edgeauth-origin", version, about = "edgeauth origin service")]
 struct Cli {
+    /// Do not read `.env` from the working directory: settings come from the environment only
+    /// (the systemd unit passes this; its settings come from EnvironmentFile).
+    #[arg(long, global = true)]
+    no_env_file: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// The flag as typed; it must be known before clap parses, because `.env` feeds clap's
+/// environment-backed options.
+const NO_ENV_FILE: &str = "--no-env-file";
+
+/// What became of `.env`.
+enum EnvFile {
+    Read(PathBuf),
+    Absent,
+    Skipped,
 }
 
 #[derive(Subcommand)]
@@ -29,8 +46,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // A missing .env is normal (production passes real environment variables).
-    let _ = dotenvy::dotenv();
+    let env_file = match load_env_file() {
+        Ok(env_file) => env_file,
+        Err(e) => {
+            eprintln!("edgeauth-origin: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -45,6 +67,8 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
+    // clap knows the flag for --help and validation; it was acted on before parsing.
+    debug_assert!(!cli.no_env_file || matches!(env_file, EnvFile::Skipped));
     match cli.command {
         Command::Keys { command } => match key_admin::run(command) {
             Ok(()) => ExitCode::SUCCESS,
@@ -53,16 +77,54 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Serve(config) => serve(*config),
+        Command::Serve(config) => serve(*config, env_file),
         Command::Openapi => {
-            println!("{}", edgeauth_origin::openapi::document());
-            ExitCode::SUCCESS
+            match key_admin::print_out(&format!("{}\n", edgeauth_origin::openapi::document())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("edgeauth-origin: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }
 
-fn serve(config: ServeConfig) -> ExitCode {
+/// Reads `.env` from the working directory only — never from a parent, so a binary run inside
+/// a checkout does not pick up the developer's file — unless `--no-env-file` is given. Real
+/// environment variables win over the file.
+fn load_env_file() -> Result<EnvFile, String> {
+    let skipped = std::env::args_os()
+        .skip(1)
+        .take_while(|arg| arg != "--")
+        .any(|arg| arg == NO_ENV_FILE);
+    if skipped {
+        return Ok(EnvFile::Skipped);
+    }
+    let path = Path::new(".env");
+    match dotenvy::from_path(path) {
+        Ok(()) => Ok(EnvFile::Read(
+            std::env::current_dir().map_or_else(|_| path.to_path_buf(), |dir| dir.join(path)),
+        )),
+        Err(e) if e.not_found() => Ok(EnvFile::Absent),
+        Err(e) => Err(format!(
+            "cannot read .env in the working directory: {e} (fix it, or pass {NO_ENV_FILE})"
+        )),
+    }
+}
+
+fn serve(config: ServeConfig, env_file: EnvFile) -> ExitCode {
     telemetry::init_logging();
+    match env_file {
+        EnvFile::Read(path) => tracing::info!(
+            env_file = %path.display(),
+            "read settings from .env in the working directory (environment variables win)"
+        ),
+        EnvFile::Absent => {
+            tracing::info!("no .env in the working directory: settings from the environment")
+        }
+        EnvFile::Skipped => tracing::info!("{NO_ENV_FILE}: settings from the environment only"),
+    }
     let state = match AppState::new(&config) {
         Ok(state) => state,
         Err(e) => {
@@ -93,33 +155,31 @@ async fn run(state: AppState) -> ExitCode {
     };
     warn_about_redis(&state).await;
     // Bind both listeners before serving either, so a taken port fails the start-up.
-    let listen = state.settings.listen;
-    let listener = match tokio::net::TcpListener::bind(listen).await {
+    let listener = match bind(&state.settings.listen, "EDGEAUTH_LISTEN").await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("edgeauth-origin: cannot listen on {listen} (EDGEAUTH_LISTEN): {e}");
+            eprintln!("edgeauth-origin: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let admin = match state.settings.admin_listen {
-        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+    let admin = match &state.settings.admin_listen {
+        Some(addrs) => match bind(addrs, "EDGEAUTH_ADMIN_LISTEN").await {
             Ok(listener) => Some(listener),
             Err(e) => {
-                eprintln!("edgeauth-origin: cannot listen on {addr} (EDGEAUTH_ADMIN_LISTEN): {e}");
+                eprintln!("edgeauth-origin: {e}");
                 return ExitCode::FAILURE;
             }
         },
         None => None,
     };
-    tracing::info!(%listen, "edgeauth origin listening");
-    println!("edgeauth-origin listening on http://{listen}");
+    // Standard output carries JSON lines only (`journalctl … | jq` reads every line); the
+    // addresses logged are the ones bound, so port 0 shows the port picked.
+    tracing::info!(listen = %bound(&listener), "edgeauth origin listening");
     if let Some(admin) = admin {
-        let addr = admin
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        tracing::info!(admin_listen = %addr, "admin listener (metrics, healthz, readyz)");
-        println!("edgeauth-origin admin (metrics, healthz, readyz) on http://{addr}");
+        tracing::info!(
+            admin_listen = %bound(&admin),
+            "admin listener (metrics, healthz, readyz)"
+        );
         let router = admin::router(state.clone(), metrics);
         tokio::spawn(async move {
             if let Err(e) = axum::serve(admin, router).await {
@@ -151,6 +211,24 @@ async fn run(state: AppState) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Binds the first of `addrs` that is free; the error names the setting and the address.
+async fn bind(addrs: &[SocketAddr], setting: &str) -> Result<tokio::net::TcpListener, String> {
+    let mut failure = format!("{setting} resolved to no address");
+    for addr in addrs {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => failure = format!("cannot listen on {addr} ({setting}): {e}"),
+        }
+    }
+    Err(failure)
+}
+
+fn bound(listener: &tokio::net::TcpListener) -> String {
+    listener
+        .local_addr()
+        .map_or_else(|e| format!("unknown ({e})"), |addr| addr.to_string())
 }
 
 /// Start-up warnings about the Redis the origin reaches (never fatal: Redis may come later).

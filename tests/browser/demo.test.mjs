@@ -298,12 +298,33 @@ test('two tabs renewing at the same moment both stay signed in', { timeout: 90_0
   await signedIn(second);
 
   // The safety net: refreshes that bypass the page's lock and race with the same cookie
-  // land in the server's grace window; both succeed and nothing is revoked.
+  // land in the server's grace window; both succeed and nothing is revoked. The browser holds
+  // each request until both are issued, so the two are on their way to the edge together.
+  const flights = [];
+  let bothIssued;
+  const barrier = new Promise((resolve, reject) => {
+    bothIssued = resolve;
+    setTimeout(() => reject(new Error(`only ${flights.length} of 2 refreshes were issued`)), STEP_MS);
+  });
+  await context.route('**/api/refresh', (route) => {
+    if (flights.length === 1) bothIssued();
+    flights.push((async () => {
+      await barrier;
+      const sent = performance.now();
+      await route.continue();
+      await route.request().response();
+      return { sent, answered: performance.now() };
+    })());
+  });
   const raced = await Promise.all([first, second].map((page) => page.evaluate(async () => {
     const response = await fetch('/api/refresh', { method: 'POST' });
     return response.status;
   })));
   assert.deepEqual(raced, [200, 200]);
+  assert.equal(flights.length, 2, 'both tabs sent their refresh');
+  const [a, b] = await Promise.all(flights);
+  await context.unroute('**/api/refresh');
+  assert.ok(a.sent < b.answered && b.sent < a.answered, 'each refresh was sent before the other was answered');
   for (const page of [first, second]) {
     await page.reload();
     await settled(page);
@@ -380,7 +401,13 @@ test('the page renews its access token shortly before expiry, and after a 401', 
     if (request.url().endsWith('/api/refresh')) renewals += 1;
   });
   await page.clock.fastForward('13:00');
-  await new Promise((resolve) => { setTimeout(resolve, 500); });
+  // Timers due by now fired inside fastForward, and a renewal asks for the page's Web Lock
+  // before anything else (it holds it until its response is in): none is held or waited for.
+  const locks = await page.evaluate(async () => {
+    const { held, pending } = await navigator.locks.query();
+    return [...held, ...pending].map((lock) => lock.name);
+  });
+  assert.deepEqual(locks, [], 'no renewal is under way with two minutes left');
   assert.equal(renewals, 0, 'no renewal with two minutes left');
   const refreshed = page.waitForResponse((r) => r.url().endsWith('/api/refresh'));
   await page.clock.fastForward('01:05');

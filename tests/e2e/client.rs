@@ -27,6 +27,19 @@ impl Reply {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
 
+    /// The access and refresh tokens of a `TokenResponse`; an error when either is missing, so a
+    /// test can never go on with an empty token (which every check would refuse, vacuously).
+    pub fn tokens(&self) -> Result<(String, String), BoxError> {
+        let field = |name: &str| {
+            self.body[name]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| format!("no {name} in {} {}", self.status, self.text))
+        };
+        Ok((field("access_token")?, field("refresh_token")?))
+    }
+
     pub fn set_cookies(&self) -> Vec<String> {
         self.headers
             .get_all("set-cookie")
@@ -209,14 +222,17 @@ impl Api {
         if reply.status != 200 {
             return Err(format!("login: {} {}", reply.status, reply.text).into());
         }
+        let (access, refresh) = reply.tokens()?;
+        let user_id = reply.body["user"]["id"]
+            .as_str()
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| format!("login: no user id in {}", reply.text))?
+            .to_owned();
         Ok(Session {
             user: user.clone(),
-            user_id: reply.body["user"]["id"].as_str().unwrap_or("").to_owned(),
-            access: reply.body["access_token"].as_str().unwrap_or("").to_owned(),
-            refresh: reply.body["refresh_token"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned(),
+            user_id,
+            access,
+            refresh,
         })
     }
 }

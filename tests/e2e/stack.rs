@@ -1,5 +1,6 @@
 //! Starting, supervising and stopping the processes of the stack.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::net::TcpListener;
@@ -51,7 +52,14 @@ pub struct StackOptions {
     pub edge_runtime: EdgeRuntime,
     /// Extra environment for the origin (for example rate-limit budgets a benchmark must not hit).
     pub origin_env: Vec<(String, String)>,
+    /// redis-server's `appendfsync`: [`APPENDFSYNC`], as `make dev` runs it, unless a benchmark
+    /// asks for another.
+    pub appendfsync: &'static str,
 }
+
+/// redis-server's `appendfsync` in `make dev` and the tests: every acknowledged write is on disk
+/// (docs/security.md, "Durability"; `durability::acknowledged_writes_survive_a_redis_crash`).
+pub const APPENDFSYNC: &str = "always";
 
 impl Default for StackOptions {
     fn default() -> Self {
@@ -67,6 +75,7 @@ impl Default for StackOptions {
             bin_dir: None,
             edge_runtime: EdgeRuntime::WranglerDev,
             origin_env: Vec::new(),
+            appendfsync: APPENDFSYNC,
         }
     }
 }
@@ -557,6 +566,12 @@ impl Stack {
         Ok(format!("http://127.0.0.1:{port}"))
     }
 
+    /// The path of one of the workspace's binaries the stack runs (`edgeauth-origin`, …), for
+    /// tests that run its commands as an operator would.
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.tools.bin_dir.join(name)
+    }
+
     /// The process id of a process the stack started (`bridge`, `origin`, `workerd`,
     /// `wrangler`, `redis-server`, or a name given to [`Stack::launch`]); it leads its own
     /// process group.
@@ -767,10 +782,9 @@ impl Stack {
                 "--appendonly",
                 "yes",
                 "--appendfsync",
-                "everysec",
-                "--save",
-                "",
+                self.options.appendfsync,
             ])
+            .args(["--save", ""])
             .args(["--maxmemory-policy", "noeviction"])
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -787,6 +801,18 @@ impl Stack {
     pub fn stop_redis(&self) -> Result<(), BoxError> {
         if let Some(mut redis) = self.redis.lock().map_err(|_| "lock poisoned")?.take() {
             redis.stop();
+        }
+        Ok(())
+    }
+
+    /// Kills redis-server with SIGKILL, as a crash would: it gets no chance to flush anything.
+    pub fn kill_redis(&self) -> Result<(), BoxError> {
+        if let Some(mut redis) = self.redis.lock().map_err(|_| "lock poisoned")?.take() {
+            // SAFETY: signalling our own child's process group (an AOF rewrite's fork included).
+            unsafe {
+                libc::kill(-(redis.child.id() as i32), libc::SIGKILL);
+            }
+            redis.child.wait()?;
         }
         Ok(())
     }
@@ -821,39 +847,30 @@ impl Stack {
             .ok_or_else(|| format!("redis error: {reply}").into())
     }
 
-    /// Redis commands processed so far by command name (`INFO commandstats`, commands run by
-    /// scripts included), INFO itself excluded.
-    pub async fn redis_command_calls(
-        &self,
-    ) -> Result<std::collections::BTreeMap<String, u64>, BoxError> {
+    /// Redis commands processed so far, by name (`INFO commandstats`; commands that scripts
+    /// run count too), INFO itself excluded.
+    pub async fn redis_command_counts(&self) -> Result<BTreeMap<String, u64>, BoxError> {
         let info = self.redis(&["INFO", "commandstats"]).await?;
         let text = info.as_str().ok_or("INFO did not answer a string")?;
         Ok(text
             .lines()
             .filter_map(|l| {
                 let (name, stats) = l.strip_prefix("cmdstat_")?.split_once(':')?;
-                let calls = stats.split("calls=").nth(1)?.split(',').next()?;
-                (name != "info").then(|| Some((name.to_owned(), calls.parse().ok()?)))?
+                let calls = stats
+                    .split("calls=")
+                    .nth(1)?
+                    .split(',')
+                    .next()?
+                    .parse()
+                    .ok()?;
+                (name != "info").then(|| (name.to_owned(), calls))
             })
             .collect())
     }
 
-    /// Total Redis commands processed so far (`INFO commandstats`), excluding INFO itself.
+    /// Total Redis commands processed so far, excluding INFO itself.
     pub async fn redis_commands(&self) -> Result<u64, BoxError> {
-        let info = self.redis(&["INFO", "commandstats"]).await?;
-        let text = info.as_str().ok_or("INFO did not answer a string")?;
-        Ok(text
-            .lines()
-            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
-            .filter_map(|l| {
-                l.split("calls=")
-                    .nth(1)?
-                    .split(',')
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .sum())
+        Ok(self.redis_command_counts().await?.values().sum())
     }
 
     pub fn stop(&self) {

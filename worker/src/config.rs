@@ -115,14 +115,14 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Var,
         default: Some("true"),
         unit: "bool",
-        meaning: "`true`: also use the origin's `/.well-known/jwks.json` (signed request), cached per isolate and refetched when a token names an unknown `kid`, so key rotations need no edge change. `false`: only `EDGEAUTH_JWKS`.",
+        meaning: "`true`: the origin's `/.well-known/jwks.json` (signed request) decides which keys are trusted: cached per isolate, refetched when a token names an unknown `kid` (so key rotations need no edge change) and every `EDGEAUTH_JWKS_TTL_SECS`; a key it no longer publishes is dropped, pinned or not. `false`: only `EDGEAUTH_JWKS`, until you change it.",
     },
     Setting {
         name: JWKS_TTL_SECS,
         kind: Kind::Var,
         default: Some("300"),
         unit: "seconds",
-        meaning: "How long a fetched JWKS is used before the next token triggers a refetch (1–86400); retired keys disappear from the edge within this time.",
+        meaning: "How long a key set is used before the next token triggers a refetch (1–86400): a fetched set, or a pinned one from its first use; a key the origin retired, pinned or not, is no longer trusted after at most this time (with `EDGEAUTH_JWKS_FROM_ORIGIN` `true`).",
     },
     Setting {
         name: JWKS_MIN_REFETCH_SECS,
@@ -157,7 +157,7 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Secret,
         default: None,
         unit: "JSON",
-        meaning: "Public JWKS (`{\"keys\":[...]}`) pinned at the edge: `edgeauth-origin keys jwks`. Required when `EDGEAUTH_JWKS_FROM_ORIGIN` is `false`; otherwise optional (it saves the first fetch and keeps tokens verifiable while the origin is down). Private keys are refused.",
+        meaning: "Public JWKS (`{\"keys\":[...]}`) pinned at the edge: `edgeauth-origin keys jwks`. Required when `EDGEAUTH_JWKS_FROM_ORIGIN` is `false` (then it alone decides which keys are trusted: update it when you retire a key); otherwise optional (it saves the first fetch and keeps tokens verifiable while the origin is down) and a pinned key the origin no longer publishes is dropped at the next fetch. Private keys are refused.",
     },
     Setting {
         name: EDGE_SECRET,
@@ -437,7 +437,7 @@ pub(crate) mod tests {
 
     /// A public JWKS with one Ed25519 key (kid "test-ed").
     pub const JWKS_ONE_KEY: &str = r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"test-ed","alg":"EdDSA","use":"sig"}]}"#;
-    const SECRET_B64: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";
+    const SECRET_B64: &str = "jM2tV32u8zkm_gnJaYE5WSRYtka2576I7ZkJv_zrB-w";
 
     pub fn secrets() -> HashMap<&'static str, String> {
         HashMap::from([
@@ -529,6 +529,8 @@ pub(crate) mod tests {
         let cases = [
             (JWKS, "{}"),
             (EDGE_SECRET, "c2hvcnQ"),
+            // 32 zero bytes: long enough, obviously not random.
+            (EDGE_SECRET, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
             (REDIS_URL, "redis://127.0.0.1:6379"),
             (ORIGIN_URL, "http://127.0.0.1:8788/api"),
             (ORIGIN_URL, "127.0.0.1:8788"),

@@ -2,10 +2,16 @@
 //!
 //! Pure decisions with `now` passed in; the runtime does the fetch. The rules:
 //!
-//! - a token whose `kid` is known is verified with what the cache holds, unless the fetched set
-//!   is older than the TTL — then it is fetched again first;
+//! - a token whose `kid` is known is verified with what the cache holds, unless the set is older
+//!   than the TTL — then it is fetched again first. A pin that no fetch has confirmed yet counts
+//!   from the isolate's first key lookup, so a pin, too, is checked against the origin once per
+//!   TTL;
 //! - a token with an unknown `kid` triggers a fetch, so a rotation at the origin reaches the edge
 //!   with the first token signed by the new key;
+//! - with the origin's JWKS in use, the origin decides which keys are trusted: a fetched set
+//!   replaces the previous one, and a pinned key it no longer publishes is dropped too (a retired
+//!   key is gone within one TTL, pinned or not). A pinned key's material still wins over a
+//!   fetched key with the same `kid`;
 //! - whatever the reason, an isolate starts at most one fetch per `min_refetch` interval, so a
 //!   flood of random `kid`s costs the origin one request per interval, not one per token;
 //! - a failed fetch keeps the keys the cache has (stale beats none while the origin is down).
@@ -19,7 +25,7 @@ use edgeauth_core::keys::VerificationKeys;
 pub struct RefetchPolicy {
     /// Whether the origin's JWKS is used at all.
     pub from_origin: bool,
-    /// Age after which a fetched set is fetched again.
+    /// Age after which the key set is fetched again.
     pub ttl_ms: u64,
     /// Least time between two fetch attempts.
     pub min_interval_ms: u64,
@@ -39,9 +45,12 @@ pub enum Plan {
 pub struct KeyCache {
     policy: RefetchPolicy,
     pinned: Option<VerificationKeys>,
-    fetched_at_ms: Option<u64>,
+    /// When the current set was last confirmed by a fetch or, before any fetch succeeded, when
+    /// the pin was first used.
+    since_ms: Option<u64>,
     last_attempt_ms: Option<u64>,
-    /// Pinned ∪ fetched (pinned wins on a shared `kid`), rebuilt on every successful fetch.
+    /// The pin alone until a fetch succeeds; then the fetched set (pinned material on a shared
+    /// `kid`), rebuilt on every successful fetch.
     current: Rc<VerificationKeys>,
 }
 
@@ -51,7 +60,7 @@ impl KeyCache {
         Self {
             policy,
             pinned,
-            fetched_at_ms: None,
+            since_ms: None,
             last_attempt_ms: None,
             current,
         }
@@ -68,10 +77,9 @@ impl KeyCache {
         if !self.policy.from_origin {
             return Plan::UseCached;
         }
+        let since = *self.since_ms.get_or_insert(now_ms);
         let unknown = !self.current.contains(kid);
-        let stale = self
-            .fetched_at_ms
-            .is_some_and(|at| now_ms.saturating_sub(at) >= self.policy.ttl_ms);
+        let stale = now_ms.saturating_sub(since) >= self.policy.ttl_ms;
         // A clock that went backwards counts as "long ago", never as a reason to stall.
         let may_attempt = self
             .last_attempt_ms
@@ -84,14 +92,25 @@ impl KeyCache {
         }
     }
 
-    /// A fetch succeeded: the origin's set replaces the previously fetched one (keys it no
-    /// longer publishes are dropped; pinned keys stay).
-    pub fn fetched(&mut self, keys: VerificationKeys, now_ms: u64) {
-        self.current = Rc::new(match &self.pinned {
-            Some(pinned) => pinned.merged(&keys),
-            None => keys,
-        });
-        self.fetched_at_ms = Some(now_ms);
+    /// A fetch succeeded: the origin's set replaces the current one. Returns the pinned `kid`s
+    /// the origin no longer publishes — no longer trusted, and worth a warning: the pin
+    /// (`EDGEAUTH_JWKS`) should be updated.
+    pub fn fetched(&mut self, keys: VerificationKeys, now_ms: u64) -> Vec<String> {
+        let (current, dropped) = match &self.pinned {
+            Some(pinned) => {
+                let mut dropped: Vec<String> = pinned
+                    .kids()
+                    .filter(|kid| !keys.contains(kid))
+                    .map(str::to_owned)
+                    .collect();
+                dropped.sort();
+                (pinned.shared_with(&keys).merged(&keys), dropped)
+            }
+            None => (keys, Vec::new()),
+        };
+        self.current = Rc::new(current);
+        self.since_ms = Some(now_ms);
+        dropped
     }
 
     /// A fetch failed: keep the current keys; the next attempt waits for the interval.
@@ -136,12 +155,15 @@ mod tests {
     }
 
     #[test]
-    fn pinned_keys_alone_never_fetch_for_their_kids() {
+    fn a_pin_alone_is_checked_against_the_origin_once_per_ttl() {
         let mut cache = KeyCache::new(Some(keys(&["pinned"])), POLICY);
-        for t in [T0, T0 + 10_000_000] {
+        // The first lookup starts the pin's clock; no fetch is needed for its kid until the TTL.
+        let start = T0 + 10_000_000;
+        for t in [start, start + 299_999] {
             assert_eq!(cache.plan("pinned", t), Plan::UseCached);
         }
         assert!(cache.keys().contains("pinned"));
+        assert_eq!(cache.plan("pinned", start + 300_000), Plan::Fetch);
     }
 
     #[test]
@@ -178,14 +200,42 @@ mod tests {
     }
 
     #[test]
-    fn a_fetch_replaces_fetched_keys_but_keeps_pinned_ones() {
-        let pinned = keys(&["pinned"]);
-        let mut cache = KeyCache::new(Some(pinned), POLICY);
-        cache.fetched(keys(&["a", "b"]), T0);
+    fn a_fetch_replaces_fetched_keys() {
+        let mut cache = KeyCache::new(None, POLICY);
+        assert!(cache.fetched(keys(&["a", "b"]), T0).is_empty());
         cache.fetched(keys(&["b", "c"]), T0 + 400_000);
         let now = cache.keys();
-        assert!(now.contains("pinned") && now.contains("b") && now.contains("c"));
+        assert!(now.contains("b") && now.contains("c"));
         assert!(!now.contains("a"), "a key the origin retired is dropped");
+    }
+
+    #[test]
+    fn a_pinned_key_the_origin_no_longer_publishes_is_dropped() {
+        let mut cache = KeyCache::new(Some(keys(&["old", "current"])), POLICY);
+        assert_eq!(cache.plan("old", T0), Plan::UseCached);
+        assert_eq!(cache.plan("old", T0 + 300_000), Plan::Fetch);
+        let dropped = cache.fetched(keys(&["current", "next"]), T0 + 300_050);
+        assert_eq!(dropped, ["old"]);
+        let now = cache.keys();
+        assert!(
+            !now.contains("old"),
+            "the retired pinned key is no longer trusted"
+        );
+        assert!(now.contains("current") && now.contains("next"));
+        // The retired kid is now unknown: it may trigger one more fetch per interval, never trust.
+        assert_eq!(cache.plan("old", T0 + 300_060), Plan::UseCached);
+        assert_eq!(cache.plan("old", T0 + 330_050), Plan::Fetch);
+        cache.fetched(keys(&["current", "next"]), T0 + 330_100);
+        assert!(!cache.keys().contains("old"));
+    }
+
+    #[test]
+    fn pinned_material_wins_over_a_fetched_key_with_the_same_kid() {
+        let pinned = keys(&["shared"]);
+        let pinned_bytes = pinned.get("shared").unwrap().to_bytes();
+        let mut cache = KeyCache::new(Some(pinned), POLICY);
+        cache.fetched(keys(&["shared"]), T0);
+        assert_eq!(cache.keys().get("shared").unwrap().to_bytes(), pinned_bytes);
     }
 
     #[test]
@@ -198,6 +248,9 @@ mod tests {
             },
         );
         assert_eq!(cache.plan("unknown", T0), Plan::UseCached);
+        // The pin is the only source: it stays until the operator changes it.
+        assert_eq!(cache.plan("k", T0 + 10_000_000_000), Plan::UseCached);
+        assert!(cache.keys().contains("k"));
     }
 
     #[test]

@@ -3,11 +3,16 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use edgeauth_core::edge_signature::{sign, EdgeSecret, SignedRequest};
+use edgeauth_core::edge_signature::EdgeSecret;
+use edgeauth_core::headers;
 use edgeauth_core::keys::SigningKey;
 use edgeauth_core::token::{issue_access_token, AccessGrant, TokenPolicy};
+use edgeauth_e2e::observe::session_of;
+use edgeauth_e2e::signed::{send_raw, EdgeCall};
+use edgeauth_e2e::stack::BoxError;
 use edgeauth_e2e::{Api, Stack};
 use jwt_simple::prelude::*;
+use reqwest::Method;
 
 use super::Outcome;
 use crate::{check, tests};
@@ -24,7 +29,13 @@ fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn mint(key: &SigningKey, policy: &TokenPolicy, user: &str, sid: &str, at: u64) -> String {
+fn mint(
+    key: &SigningKey,
+    policy: &TokenPolicy,
+    user: &str,
+    sid: &str,
+    at: u64,
+) -> Result<String, BoxError> {
     let grant = AccessGrant {
         user_id: user,
         session_id: sid,
@@ -32,9 +43,7 @@ fn mint(key: &SigningKey, policy: &TokenPolicy, user: &str, sid: &str, at: u64) 
         now: at,
         session_expires_at: u64::MAX,
     };
-    issue_access_token(key, policy, &grant)
-        .map(|t| t.token)
-        .unwrap_or_default()
+    Ok(issue_access_token(key, policy, &grant)?.token)
 }
 
 fn with_part(token: &str, index: usize, replacement: &str) -> String {
@@ -53,7 +62,7 @@ async fn forged_tokens_die_at_the_edge_without_touching_redis_or_origin(
     let policy = TokenPolicy::new(&stack.issuer, &stack.audience);
     let key = stack.signing_keys.active();
     let sid = "forged-session";
-    let good = mint(key, &policy, &session.user_id, sid, now());
+    let good = mint(key, &policy, &session.user_id, sid, now())?;
     let payload: serde_json::Value =
         serde_json::from_slice(&B64.decode(good.split('.').nth(1).unwrap_or(""))?)?;
 
@@ -68,7 +77,8 @@ async fn forged_tokens_die_at_the_edge_without_touching_redis_or_origin(
     let public_bytes = public
         .get(key.kid())
         .map(|k| k.to_bytes())
-        .unwrap_or_default();
+        .filter(|bytes| !bytes.is_empty())
+        .ok_or("the active key has no public key to confuse")?;
     let claims = Claims::create(Duration::from_mins(5))
         .with_issuer(&stack.issuer)
         .with_audience(&stack.audience)
@@ -78,7 +88,7 @@ async fn forged_tokens_die_at_the_edge_without_touching_redis_or_origin(
     let stranger = SigningKey::ed25519(key.kid(), Ed25519KeyPair::generate());
     cases.push((
         "right kid, wrong key",
-        mint(&stranger, &policy, &session.user_id, sid, now()),
+        mint(&stranger, &policy, &session.user_id, sid, now())?,
     ));
     // An unknown kid on an otherwise plausible token may cost one JWKS fetch per interval, by
     // design (key rotation): `operations::a_flood_of_unknown_kids_costs_at_most_one_jwks_fetch`.
@@ -115,23 +125,23 @@ async fn forged_tokens_die_at_the_edge_without_touching_redis_or_origin(
     cases.push(("tampered signature", with_part(&good, 2, &flipped)));
     cases.push((
         "expired",
-        mint(key, &policy, &session.user_id, sid, now() - 3600),
+        mint(key, &policy, &session.user_id, sid, now() - 3600)?,
     ));
     cases.push((
         "not yet valid",
-        mint(key, &policy, &session.user_id, sid, now() + 3600),
+        mint(key, &policy, &session.user_id, sid, now() + 3600)?,
     ));
     let mut other_iss = policy.clone();
     other_iss.issuer = "https://evil.example".into();
     cases.push((
         "wrong iss",
-        mint(key, &other_iss, &session.user_id, sid, now()),
+        mint(key, &other_iss, &session.user_id, sid, now())?,
     ));
     let mut other_aud = policy.clone();
     other_aud.audience = "another-api".into();
     cases.push((
         "wrong aud",
-        mint(key, &other_aud, &session.user_id, sid, now()),
+        mint(key, &other_aud, &session.user_id, sid, now())?,
     ));
     let mut big = payload.clone();
     big["pad"] = "x".repeat(5000).into();
@@ -193,72 +203,22 @@ async fn forged_tokens_die_at_the_edge_without_touching_redis_or_origin(
     Ok(())
 }
 
-struct Direct<'a> {
-    method: &'a str,
-    path: &'a str,
-    body: &'a [u8],
-    user: Option<&'a str>,
-    session: Option<&'a str>,
-    timestamp: u64,
-    nonce: &'a str,
-}
-
-fn signed_headers(secret: &EdgeSecret, d: &Direct<'_>) -> Vec<(&'static str, String)> {
-    let request = SignedRequest {
-        method: d.method,
-        path_and_query: d.path,
-        timestamp: d.timestamp,
-        nonce: d.nonce,
-        user_id: d.user,
-        session_id: d.session,
-        request_id: "test-request",
-        client_ip: "127.0.0.1",
-        body: d.body,
-    };
-    let mut headers = vec![
-        ("x-edgeauth-timestamp", d.timestamp.to_string()),
-        ("x-edgeauth-nonce", d.nonce.to_owned()),
-        ("x-edgeauth-request-id", "test-request".to_owned()),
-        ("x-edgeauth-client-ip", "127.0.0.1".to_owned()),
-        ("x-edgeauth-signature", sign(secret, &request)),
-    ];
-    if let (Some(u), Some(s)) = (d.user, d.session) {
-        headers.push(("x-edgeauth-user", u.to_owned()));
-        headers.push(("x-edgeauth-session", s.to_owned()));
-    }
-    headers
-}
-
 async fn origin_refuses_unsigned_tampered_stale_and_replayed_calls(
     stack: &'static Stack,
 ) -> Outcome {
     let api = Api::new(&stack.edge);
     let session = api.new_session().await?;
-    let profile = api.get("/api/profile", Some(&session.access)).await?;
-    let sid = profile.body["session_id"].as_str().unwrap_or("").to_owned();
+    let sid = session_of(&session.refresh)?;
     let secret = EdgeSecret::from_base64(&stack.edge_secret)?;
-    let http = reqwest::Client::new();
+    let call = || EdgeCall::new("GET", "/api/profile").as_caller(&session.user_id, &sid);
     let send = |headers: Vec<(&'static str, String)>| {
-        let mut request = http.get(format!("{}/api/profile", stack.origin));
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        async move { Api::read(request.send().await?).await }
-    };
-    let nonce = format!("n-{}", now());
-    let direct = Direct {
-        method: "GET",
-        path: "/api/profile",
-        body: b"",
-        user: Some(&session.user_id),
-        session: Some(&sid),
-        timestamp: now(),
-        nonce: &nonce,
+        let origin = stack.origin.clone();
+        async move { send_raw(&origin, "GET", "/api/profile", b"", &headers).await }
     };
 
     let unsigned = send(vec![
-        ("x-edgeauth-user", session.user_id.clone()),
-        ("x-edgeauth-session", sid.clone()),
+        (headers::USER_ID, session.user_id.clone()),
+        (headers::SESSION_ID, sid.clone()),
     ])
     .await?;
     check!(
@@ -268,25 +228,12 @@ async fn origin_refuses_unsigned_tampered_stale_and_replayed_calls(
     );
 
     let wrong_key = EdgeSecret::from_bytes(vec![7; 32])?;
-    let forged = send(signed_headers(
-        &wrong_key,
-        &Direct {
-            nonce: "n-forged",
-            ..direct
-        },
-    ))
-    .await?;
+    let forged = call().send(&stack.origin, &wrong_key).await?;
     check!(forged.status == 401, "wrong secret: {}", forged.text);
 
-    let mut tampered = signed_headers(
-        &secret,
-        &Direct {
-            nonce: "n-tampered",
-            ..direct
-        },
-    );
-    tampered.retain(|(name, _)| *name != "x-edgeauth-user");
-    tampered.push(("x-edgeauth-user", "someone-else".into()));
+    let mut tampered = call().headers(&secret);
+    tampered.retain(|(name, _)| *name != headers::USER_ID);
+    tampered.push((headers::USER_ID, "someone-else".into()));
     let tampered = send(tampered).await?;
     check!(
         tampered.status == 401,
@@ -294,26 +241,20 @@ async fn origin_refuses_unsigned_tampered_stale_and_replayed_calls(
         tampered.text
     );
 
-    let stale = send(signed_headers(
-        &secret,
-        &Direct {
-            nonce: "n-stale",
-            timestamp: now() - 120,
-            ..direct
-        },
-    ))
-    .await?;
+    let mut stale = call();
+    stale.timestamp = now() - 120;
+    let stale = stale.send(&stack.origin, &secret).await?;
     check!(stale.status == 401, "stale: {}", stale.text);
 
-    let genuine = signed_headers(&secret, &direct);
-    let first = send(genuine.clone()).await?;
+    let genuine = call();
+    let first = genuine.send(&stack.origin, &secret).await?;
     check!(
         first.status == 200,
         "a correctly signed call works: {} {}",
         first.status,
         first.text
     );
-    let replay = send(genuine).await?;
+    let replay = genuine.send(&stack.origin, &secret).await?;
     check!(
         replay.status == 401 && replay.code() == "invalid_signature",
         "replay: {}",
@@ -322,23 +263,37 @@ async fn origin_refuses_unsigned_tampered_stale_and_replayed_calls(
     Ok(())
 }
 
+/// Every edge→origin header a client might try to send itself.
+fn spoofed(victim_user: &str, victim_session: &str) -> [(&'static str, String); 7] {
+    [
+        (headers::USER_ID, victim_user.to_owned()),
+        (headers::SESSION_ID, victim_session.to_owned()),
+        (headers::SIGNATURE, format!("v1={}", "0".repeat(64))),
+        (headers::TIMESTAMP, now().to_string()),
+        (headers::NONCE, "spoofed-nonce".to_owned()),
+        (headers::REQUEST_ID, "spoofed-request".to_owned()),
+        (headers::CLIENT_IP, "203.0.113.9".to_owned()),
+    ]
+}
+
 async fn spoofed_identity_headers_are_ignored(stack: &'static Stack) -> Outcome {
     let api = Api::new(&stack.edge);
     let victim = api.new_session().await?;
+    let victim_sid = session_of(&victim.refresh)?;
     let attacker = api.new_session().await?;
-    let spoof = [
-        ("x-edgeauth-user", victim.user_id.as_str()),
-        ("x-edgeauth-session", "whatever"),
-        ("x-edgeauth-signature", "v1=00"),
-    ];
-    let mut request = api
-        .http
-        .get(format!("{}/api/profile", stack.edge))
-        .bearer_auth(&attacker.access);
-    for (name, value) in spoof {
-        request = request.header(name, value);
-    }
-    let reply = Api::read(request.send().await?).await?;
+    let with_spoof = |method: Method, path: &str, bearer: Option<&str>| {
+        let mut request = api.http.request(method, format!("{}{path}", stack.edge));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in spoofed(&victim.user_id, &victim_sid) {
+            request = request.header(name, value);
+        }
+        async move { Api::read(request.send().await?).await }
+    };
+
+    // With a token: identity comes from the token only.
+    let reply = with_spoof(Method::GET, "/api/profile", Some(&attacker.access)).await?;
     check!(reply.status == 200, "{}", reply.text);
     check!(
         reply.body["user"]["id"] == attacker.user_id.as_str(),
@@ -346,15 +301,35 @@ async fn spoofed_identity_headers_are_ignored(stack: &'static Stack) -> Outcome 
         reply.text
     );
 
-    let mut anonymous = api.http.get(format!("{}/api/profile", stack.edge));
-    for (name, value) in spoof {
-        anonymous = anonymous.header(name, value);
-    }
-    let reply = Api::read(anonymous.send().await?).await?;
+    // Without one, on routes the edge forwards anonymously. Had the edge passed the spoofed
+    // headers on, the origin would have refused its signature (or, worse, believed them).
+    let jwks = with_spoof(Method::GET, "/.well-known/jwks.json", None).await?;
     check!(
-        reply.status == 401,
+        jwks.status == 200,
+        "an anonymous forward with spoofed headers: {} {}",
+        jwks.status,
+        jwks.text
+    );
+    let logout = with_spoof(Method::POST, "/api/logout", None).await?;
+    check!(
+        logout.status == 401 && logout.code() == "invalid_token",
+        "logout by spoofed identity: {} {}",
+        logout.status,
+        logout.text
+    );
+    let profile = api.get("/api/profile", Some(&victim.access)).await?;
+    check!(
+        profile.status == 200,
+        "the victim's session survived: {}",
+        profile.text
+    );
+
+    // And a Bearer route still needs a token, whatever the headers say.
+    let anonymous = with_spoof(Method::GET, "/api/profile", None).await?;
+    check!(
+        anonymous.status == 401 && anonymous.code() == "invalid_token",
         "headers alone never authenticate: {}",
-        reply.text
+        anonymous.text
     );
     Ok(())
 }

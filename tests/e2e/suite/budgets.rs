@@ -1,200 +1,172 @@
-//! Budgets nobody slips past: per-address budgets for IPv6 clients (by /64) and IPv4-mapped
-//! addresses, successful sign-ins per account and per address, the per-user session cap, and
-//! each address's share of the password-hashing queue.
+//! Login limits with small settings, on the short-lived extra origin: failures from one address
+//! spread over many accounts exhaust that address's budget, and a locked (account, address)
+//! pair stays locked twice as long after each further failure, up to the cap. (Registration and
+//! refresh budgets: `limits::*`; failures on one account from many addresses: issue 15's tests.)
 
-use edgeauth_e2e::client::TestUser;
+use std::time::Duration;
+
+use edgeauth_e2e::client::{Reply, TestUser};
+use edgeauth_e2e::observe::wait_until;
 use edgeauth_e2e::stack::BoxError;
 use edgeauth_e2e::{Api, Stack};
-use futures_util::future::join_all;
-use reqwest::Method;
 
-use super::limits::is_limited;
-use super::sessions::profile_status;
+use super::extra::{
+    self, LOCKOUT_BASE_SECS, LOCKOUT_MAX_SECS, LOCKOUT_THRESHOLD, LOGIN_IP_FAILURES,
+};
 use super::Outcome;
 use crate::{check, tests};
 
 tests![
-    ipv6_clients_share_a_budget_per_64,
-    ipv4_mapped_addresses_are_their_ipv4_client,
-    successful_sign_ins_are_budgeted_per_account_and_address,
-    sessions_per_user_are_capped_and_the_oldest_goes,
-    one_address_cannot_fill_the_hashing_queue,
+    failures_across_many_accounts_exhaust_the_address_budget,
+    a_pair_lock_doubles_with_each_failure_up_to_the_cap,
 ];
 
-fn random_u16() -> u16 {
-    let mut bytes = [0u8; 2];
-    let _ = getrandom::fill(&mut bytes);
-    u16::from_be_bytes(bytes)
-}
-
-async fn ipv6_clients_share_a_budget_per_64(stack: &'static Stack) -> Outcome {
-    // One /64 of the documentation prefix, its own per run.
-    let prefix = format!("2001:db8:{:x}:{:x}", random_u16(), random_u16());
-    let mut statuses = Vec::new();
-    for n in 0..30u32 {
-        let address = format!("{prefix}:{:x}:{:x}::{n:x}", random_u16(), n);
-        let reply = Api::with_ip(&stack.edge, &address)
-            .register(&TestUser::unique())
-            .await?;
-        if reply.status == 429 {
-            is_limited(&reply)?;
-        }
-        statuses.push(reply.status);
+/// The `Retry-After` of a 429 `rate_limited`.
+fn retry_after(reply: &Reply, what: &str) -> Result<u64, BoxError> {
+    if reply.status != 429 || reply.code() != "rate_limited" {
+        return Err(format!(
+            "{what}: expected 429 rate_limited, got {} {}",
+            reply.status, reply.text
+        )
+        .into());
     }
-    check!(
-        statuses[..20] == [201; 20] && statuses[20..] == [429; 10],
-        "30 addresses of one /64: the register budget is 20, got {statuses:?}"
-    );
-    // The neighbouring /64 is another client.
-    let next = format!("2001:db8:{:x}:{:x}::1", random_u16(), random_u16());
-    let reply = Api::with_ip(&stack.edge, &next)
-        .register(&TestUser::unique())
-        .await?;
-    check!(
-        reply.status == 201,
-        "another /64: {} {}",
-        reply.status,
-        reply.text
-    );
-    Ok(())
+    reply
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("{what}: no Retry-After").into())
 }
 
-async fn ipv4_mapped_addresses_are_their_ipv4_client(stack: &'static Stack) -> Outcome {
-    let plain = Api::new(&stack.edge);
-    for n in 0..20 {
-        let reply = plain.register(&TestUser::unique()).await?;
-        check!(reply.status == 201, "registration {n}: {}", reply.text);
-    }
-    is_limited(&plain.register(&TestUser::unique()).await?)?;
-    let mapped = Api::with_ip(&stack.edge, &format!("::ffff:{}", plain.client_ip));
-    is_limited(&mapped.register(&TestUser::unique()).await?)
-        .map_err(|e| format!("::ffff:{} is {}: {e}", plain.client_ip, plain.client_ip))?;
-    Ok(())
-}
-
-async fn register(api: &Api) -> Result<TestUser, BoxError> {
+/// A registered user (through the stack's own edge: same Redis).
+async fn registered(stack: &Stack) -> Result<TestUser, BoxError> {
     let user = TestUser::unique();
-    let reply = api.register(&user).await?;
+    let reply = Api::new(&stack.edge).register(&user).await?;
     if reply.status != 201 {
         return Err(format!("register: {} {}", reply.status, reply.text).into());
     }
     Ok(user)
 }
 
-async fn sign_ins(api: &Api, user: &TestUser, count: u32) -> Outcome {
-    for n in 0..count {
-        let reply = api.login(&user.email, &user.password).await?;
+async fn failures_across_many_accounts_exhaust_the_address_budget(
+    stack: &'static Stack,
+) -> Outcome {
+    let short = extra::short_lived(stack).await?;
+    let edge = short.edge.as_str();
+    let user = registered(stack).await?;
+    let stuffer = Api::new(edge);
+    // One failure per account, so no (account, address) pair comes near its lock.
+    for n in 0..LOGIN_IP_FAILURES {
+        let email = if n == 0 {
+            user.email.clone()
+        } else {
+            format!("stuffed-{n}-{}", user.email)
+        };
+        let reply = stuffer.login(&email, "a guessed password").await?;
         check!(
-            reply.status == 200,
-            "sign-in {n} from {}: {} {}",
-            api.client_ip,
+            reply.status == 401,
+            "failure {n}: {} {}",
             reply.status,
             reply.text
         );
     }
-    Ok(())
-}
-
-async fn successful_sign_ins_are_budgeted_per_account_and_address(
-    stack: &'static Stack,
-) -> Outcome {
-    // Per account: 30 per hour (the default), whichever addresses they come from.
-    let user = register(&Api::new(&stack.edge)).await?;
-    sign_ins(&Api::new(&stack.edge), &user, 15).await?;
-    sign_ins(&Api::new(&stack.edge), &user, 15).await?;
-    let refused = Api::new(&stack.edge)
-        .login(&user.email, &user.password)
-        .await?;
-    is_limited(&refused).map_err(|e| format!("the 31st sign-in of one account: {e}"))?;
-
-    // Per address: the test stack allows 40 per window, across accounts.
-    let budget = stack.options.login_ip_successes;
-    let office = Api::new(&stack.edge);
-    let colleagues = [
-        register(&Api::new(&stack.edge)).await?,
-        register(&Api::new(&stack.edge)).await?,
-    ];
-    sign_ins(&office, &colleagues[0], budget / 2).await?;
-    sign_ins(&office, &colleagues[1], budget - budget / 2).await?;
-    let refused = office
-        .login(&colleagues[0].email, &colleagues[0].password)
-        .await?;
-    is_limited(&refused).map_err(|e| format!("sign-in {} from one address: {e}", budget + 1))?;
-    // Another address is unaffected.
-    let elsewhere = Api::new(&stack.edge)
-        .login(&colleagues[0].email, &colleagues[0].password)
-        .await?;
-    check!(elsewhere.status == 200, "{}", elsewhere.text);
-    Ok(())
-}
-
-async fn sessions_per_user_are_capped_and_the_oldest_goes(stack: &'static Stack) -> Outcome {
-    let cap = stack.options.sessions_per_user as usize;
-    let api = Api::new(&stack.edge);
-    let user = register(&api).await?;
-    let mut sessions = Vec::new();
-    for _ in 0..cap + 3 {
-        sessions.push(api.sign_in(&user).await?);
-    }
-    let newest = sessions.last().ok_or("no session")?;
-    // The three oldest are revoked, at once and at the edge; the rest live.
-    for (n, s) in sessions.iter().enumerate() {
-        let status = profile_status(&api, &s.access).await?;
-        let expected = if n < 3 { 401 } else { 200 };
-        check!(status == expected, "session {n} of {}: {status}", cap + 3);
-    }
-    let listed = api.get("/api/sessions", Some(&newest.access)).await?;
+    // The budget is the address's: even another account's right password is refused now, for
+    // the rest of the window (longer than any pair lock).
+    let other = registered(stack).await?;
+    let blocked = stuffer.login(&other.email, &other.password).await?;
+    let wait = retry_after(&blocked, "after the address's budget")?;
     check!(
-        listed.body["sessions"].as_array().map(Vec::len) == Some(cap),
-        "the list holds the cap of {cap}: {}",
-        listed.text
+        wait > LOCKOUT_MAX_SECS && wait <= 900,
+        "Retry-After {wait} s is not the address budget's window"
     );
-    // The index in Redis never outgrows the cap, so listing, logout-all and password changes
-    // touch at most `cap` sessions.
-    let index = stack
-        .redis(&["ZCARD", &format!("ea:us:{}", newest.user_id)])
-        .await?;
-    check!(index.as_u64() == Some(cap as u64), "index size {index}");
-    let out = api
-        .call(Method::POST, "/api/logout-all", Some(&newest.access), None)
-        .await?;
-    check!(out.status == 204, "logout-all: {}", out.text);
-    for s in &sessions {
+    // Other addresses are unaffected.
+    let elsewhere = Api::new(edge).login(&other.email, &other.password).await?;
+    check!(
+        elsewhere.status == 200,
+        "from another address: {}",
+        elsewhere.text
+    );
+    Ok(())
+}
+
+/// The lock lengths the origin decided for one client address, in order (its `lockout` audit
+/// events: exact, where `Retry-After` has already lost the part of the first second).
+fn locks_logged(log: &std::path::Path, client_ip: &str) -> Result<Vec<u64>, BoxError> {
+    let text = std::fs::read_to_string(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["fields"]["audit"] == "lockout" && l["fields"]["client_ip"] == client_ip)
+        .filter_map(|l| l["fields"]["locked_for"].as_u64())
+        .collect())
+}
+
+async fn a_pair_lock_doubles_with_each_failure_up_to_the_cap(stack: &'static Stack) -> Outcome {
+    let short = extra::short_lived(stack).await?;
+    let edge = short.edge.as_str();
+    let log = stack.log_dir.join(format!("{}.log", short.origin_name));
+    let user = registered(stack).await?;
+    let attacker = Api::new(edge);
+    let wrong = "a guessed password";
+    for n in 1..=LOCKOUT_THRESHOLD {
+        let reply = attacker.login(&user.email, wrong).await?;
         check!(
-            profile_status(&api, &s.access).await? == 401,
-            "a session survived logout-all"
+            reply.status == 401,
+            "failure {n}: {} {}",
+            reply.status,
+            reply.text
         );
     }
-    Ok(())
-}
-
-async fn one_address_cannot_fill_the_hashing_queue(stack: &'static Stack) -> Outcome {
-    let crowd = Api::new(&stack.edge);
-    let user = register(&crowd).await?;
-    // 24 sign-ins at once from one address (the test stack allows 8 hashes per address).
-    let replies = join_all((0..24).map(|_| crowd.login(&user.email, &user.password))).await;
-    let mut ok = 0;
-    let mut at_once = 0;
-    for reply in replies {
-        let reply = reply?;
-        match reply.status {
-            200 => ok += 1,
-            429 if reply.text.contains("at once") => {
-                is_limited(&reply)?;
-                at_once += 1;
-            }
-            _ => return Err(format!("{} {}", reply.status, reply.text).into()),
-        }
-    }
-    check!(
-        at_once >= 1 && ok >= 1,
-        "24 sign-ins at once from one address: {ok} × 200, {at_once} × 429"
-    );
-    // Meanwhile everyone else's sign-ins go on.
-    let other = register(&Api::new(&stack.edge)).await?;
-    let reply = Api::new(&stack.edge)
-        .login(&other.email, &other.password)
+    let mut expected = vec![LOCKOUT_BASE_SECS];
+    loop {
+        let round = expected.len();
+        let lock = *expected.last().unwrap_or(&0);
+        let locked = attacker.login(&user.email, &user.password).await?;
+        let wait = retry_after(&locked, &format!("lock {round}, even the right password"))?;
+        check!(
+            (1..=lock).contains(&wait),
+            "lock {round}: Retry-After {wait} s for a {lock} s lock"
+        );
+        let ip = attacker.client_ip.as_str();
+        let log = log.as_path();
+        let logged = expected.len();
+        wait_until(
+            &format!("lock {round} in the origin's log"),
+            Duration::from_secs(5),
+            || async move { Ok(locks_logged(log, ip)?.len() >= logged) },
+        )
         .await?;
-    check!(reply.status == 200, "{}", reply.text);
+        let locks = locks_logged(log, ip)?;
+        check!(
+            locks == expected,
+            "locks of {:?} s, expected {expected:?} s (base {LOCKOUT_BASE_SECS}, cap {LOCKOUT_MAX_SECS})",
+            locks
+        );
+        if round == 3 {
+            break;
+        }
+        // The first attempt after the lock ends is one more failure: the next lock doubles.
+        let attacker_ref = &attacker;
+        let email = user.email.as_str();
+        wait_until(
+            &format!("lock {round} to end"),
+            Duration::from_secs(lock + 3),
+            || async move {
+                let reply = attacker_ref.login(email, wrong).await?;
+                match reply.status {
+                    429 => Ok(false),
+                    401 => Ok(true),
+                    _ => Err(format!("while locked: {} {}", reply.status, reply.text).into()),
+                }
+            },
+        )
+        .await?;
+        expected.push((lock * 2).min(LOCKOUT_MAX_SECS));
+    }
+    // The lock binds the pair: the user, from their own address, is not locked out.
+    let home = Api::new(edge).login(&user.email, &user.password).await?;
+    check!(
+        home.status == 200,
+        "the user from another address: {}",
+        home.text
+    );
     Ok(())
 }

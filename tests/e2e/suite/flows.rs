@@ -1,8 +1,11 @@
 //! The happy paths and input handling of the public API, through the edge.
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
 use edgeauth_core::keys::VerificationKeys;
 use edgeauth_core::token::{verify_access_token, TokenPolicy};
 use edgeauth_e2e::client::TestUser;
+use edgeauth_e2e::stack::BoxError;
 use edgeauth_e2e::{Api, Stack};
 use serde_json::json;
 
@@ -12,6 +15,7 @@ use crate::{check, tests};
 tests![
     register_login_profile_through_the_edge,
     access_token_verifies_against_the_published_jwks,
+    refresh_secrets_are_256_random_bits,
     registration_enforces_the_input_rules,
     duplicates_conflict_case_insensitively,
     login_failures_look_the_same,
@@ -53,8 +57,8 @@ async fn register_login_profile_through_the_edge(stack: &'static Stack) -> Outco
     check!(b["user"]["id"] == u["id"], "{b}");
     let refresh = b["refresh_token"].as_str().unwrap_or("");
     check!(
-        refresh.len() >= 43 + 4,
-        "refresh token carries ≥256 bits: {refresh}"
+        secret_bits(refresh)? >= 256,
+        "refresh token's secret carries ≥256 bits: {refresh}"
     );
     let cookie = login.set_cookies().join("\n");
     for attr in [
@@ -86,6 +90,50 @@ async fn register_login_profile_through_the_edge(stack: &'static Stack) -> Outco
     check!(
         profile.header("x-request-id").is_some(),
         "the edge returns its request id"
+    );
+    Ok(())
+}
+
+/// The size of a refresh token's secret part (`rt1.<sid>.<gen>.<secret>`), in bits.
+fn secret_bits(refresh_token: &str) -> Result<usize, BoxError> {
+    let secret = match refresh_token.split('.').collect::<Vec<_>>()[..] {
+        ["rt1", _, _, secret] => secret,
+        _ => return Err(format!("not a refresh token: {refresh_token:?}").into()),
+    };
+    Ok(B64.decode(secret)?.len() * 8)
+}
+
+/// The secret parts of refresh tokens from separate logins look like independent uniform
+/// random bits: every one is 256 bits, no two share a byte at the same position more often than
+/// chance allows, and about half of all their bits are set.
+async fn refresh_secrets_are_256_random_bits(stack: &'static Stack) -> Outcome {
+    let api = Api::new(&stack.edge);
+    let first = api.new_session().await?;
+    let mut secrets = Vec::new();
+    for login in 0..8 {
+        let session = if login == 0 {
+            first.clone()
+        } else {
+            api.sign_in(&first.user).await?
+        };
+        check!(secret_bits(&session.refresh)? == 256, "login {login}");
+        let secret = session.refresh.rsplit('.').next().unwrap_or_default();
+        secrets.push(B64.decode(secret)?);
+    }
+    for (i, a) in secrets.iter().enumerate() {
+        for b in &secrets[i + 1..] {
+            // Two random 32-byte strings agree in a given position with probability 1/256.
+            let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
+            check!(same <= 4, "two secrets agree in {same} of 32 bytes");
+        }
+    }
+    let bits: u32 = secrets.iter().flatten().map(|b| b.count_ones()).sum();
+    let total = (secrets.len() * 256) as f64;
+    // 2048 fair bits: the share of ones is 0.5 ± 0.011 (one standard deviation).
+    let share = f64::from(bits) / total;
+    check!(
+        (0.44..=0.56).contains(&share),
+        "{bits} of {total} secret bits are set"
     );
     Ok(())
 }

@@ -279,15 +279,15 @@ async fn unknown_emails_and_wrong_passwords_cost_the_same_redis_work(
 
     // Each path from a fresh address, on an account with no failures yet: the same counters are
     // created in both.
-    let before = stack.redis_command_calls().await?;
+    let before = stack.redis_command_counts().await?;
     let unknown = Api::new(&stack.edge)
         .login(&TestUser::unique().email, "a password for nobody")
         .await?;
-    let middle = stack.redis_command_calls().await?;
+    let middle = stack.redis_command_counts().await?;
     let wrong = Api::new(&stack.edge)
         .login(&known.email, "not the password at all")
         .await?;
-    let after = stack.redis_command_calls().await?;
+    let after = stack.redis_command_counts().await?;
     check!(
         unknown.status == 401 && wrong.status == 401 && unknown.text == wrong.text,
         "same answer: {} {} / {} {}",

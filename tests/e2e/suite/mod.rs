@@ -6,13 +6,23 @@ mod browser;
 mod budgets;
 mod cors;
 mod csrf;
+mod documentation;
+mod durability;
+mod extra;
 mod flows;
+mod forgery;
+mod headers;
 mod identity;
+mod lifetimes;
 mod limits;
 mod lockout;
 mod operations;
+mod origin_trust;
+mod quotas;
+mod redis_cost;
 mod rotation;
 mod sessions;
+mod storage;
 mod token_agreement;
 
 use std::future::Future;
@@ -60,13 +70,22 @@ pub fn all() -> Vec<Test> {
     all.extend(sessions::tests());
     all.extend(limits::tests());
     all.extend(lockout::tests());
-    all.extend(budgets::tests());
+    all.extend(quotas::tests());
     all.extend(rotation::tests());
     all.extend(identity::tests());
     all.extend(bridge::tests());
     all.extend(operations::tests());
     all.extend(browser::tests());
     all.extend(token_agreement::tests());
+    all.extend(documentation::tests());
+    all.extend(lifetimes::tests());
+    all.extend(budgets::tests());
+    all.extend(forgery::tests());
+    all.extend(redis_cost::tests());
+    all.extend(durability::tests());
+    all.extend(storage::tests());
+    all.extend(headers::tests());
+    all.extend(origin_trust::tests());
     all
 }
 

@@ -1,6 +1,6 @@
-//! Operating edgeauth: key rotation under live sessions, the JWKS fetch throttle, logs (request
-//! ids, audit events, no secrets), metrics and readiness, and the OpenAPI document — checked by
-//! schemathesis against the running stack.
+//! Operating edgeauth: key rotation under live sessions, retiring a key until the edge refuses it,
+//! the JWKS fetch throttle, logs (request ids, audit events, no secrets), metrics and readiness,
+//! and the OpenAPI document — checked by schemathesis against the running stack.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -10,7 +10,9 @@ use base64::Engine;
 use edgeauth_core::keys::{SigningKey, SigningKeyRing};
 use edgeauth_core::token::{issue_access_token, AccessGrant, TokenPolicy};
 use edgeauth_e2e::client::{Session, TestUser};
+use edgeauth_e2e::observe::{session_of, wait_for_recovery_end, wait_until};
 use edgeauth_e2e::stack::{BoxError, JWKS_MIN_REFETCH_SECS};
+use edgeauth_e2e::workerd::Heap;
 use edgeauth_e2e::{Api, Stack};
 use futures_util::future::join_all;
 use jwt_simple::prelude::Ed25519KeyPair;
@@ -25,6 +27,7 @@ tests![
     openapi_document_is_served_through_the_edge,
     schemathesis_finds_no_server_errors_or_schema_violations;
     exclusive: key_rotation_keeps_every_session_working,
+    a_retired_key_is_refused_at_the_edge_even_where_it_was_pinned,
     a_flood_of_unknown_kids_costs_at_most_one_jwks_fetch,
     readiness_follows_redis,
 ];
@@ -55,30 +58,6 @@ async fn profile_status(api: &Api, access: &str) -> Result<u16, BoxError> {
     Ok(api.get("/api/profile", Some(access)).await?.status)
 }
 
-/// Polls `condition` until it holds or `limit` passes (for effects that take a moment, like an
-/// edge isolate that may not fetch keys again before its refetch interval).
-async fn eventually<F, Fut>(limit: Duration, mut condition: F) -> Result<bool, BoxError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool, BoxError>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if condition().await? {
-            return Ok(true);
-        }
-        if Instant::now() >= deadline {
-            return Ok(false);
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn tokens(reply: &edgeauth_e2e::client::Reply) -> (String, String) {
-    let text = |name: &str| reply.body[name].as_str().unwrap_or("").to_owned();
-    (text("access_token"), text("refresh_token"))
-}
-
 /// The operator's rotation: `keys rotate` (new key first, old keys kept) and a restart of the
 /// stateless origin. Sessions that were live before keep working throughout.
 async fn key_rotation_keeps_every_session_working(stack: &'static Stack) -> Outcome {
@@ -104,7 +83,7 @@ async fn key_rotation_keeps_every_session_working(stack: &'static Stack) -> Outc
             refreshed.status,
             refreshed.text
         );
-        let (access, refresh) = tokens(&refreshed);
+        let (access, refresh) = refreshed.tokens()?;
         check!(
             kid_of(&access) == new_kid,
             "the new token carries the new kid"
@@ -112,11 +91,10 @@ async fn key_rotation_keeps_every_session_working(stack: &'static Stack) -> Outc
         // The edge has never seen this kid: it fetches the origin's JWKS (at most once per
         // refetch interval, which an earlier test may have just used).
         let limit = Duration::from_secs(JWKS_MIN_REFETCH_SECS + 5);
-        let accepted = eventually(limit, || async {
+        wait_until("the edge to accept the new kid", limit, || async {
             Ok(profile_status(&api, &access).await? == 200)
         })
         .await?;
-        check!(accepted, "the edge accepts the new kid within {limit:?}");
 
         let fresh = api.sign_in(&before.user).await?;
         check!(
@@ -168,7 +146,195 @@ async fn key_rotation_keeps_every_session_working(stack: &'static Stack) -> Outc
     Ok(())
 }
 
-fn forged(policy: &TokenPolicy, kid: &str) -> String {
+/// The claims of a JWT, unverified (the tests read their own tokens).
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap_or("");
+    B64.decode(payload)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// Runs `edgeauth-origin keys ARGS` as an operator would, `stdin` on standard input; the exit
+/// code, standard output and standard error.
+async fn keys_command(
+    stack: &Stack,
+    args: &[&str],
+    stdin: &str,
+) -> Result<(Option<i32>, String, String), BoxError> {
+    use std::io::{Seek, Write};
+    let mut input = tempfile::tempfile()?;
+    input.write_all(stdin.as_bytes())?;
+    input.rewind()?;
+    let out = tokio::process::Command::new(stack.bin("edgeauth-origin"))
+        .arg("--no-env-file")
+        .arg("keys")
+        .args(args)
+        .stdin(input)
+        .kill_on_drop(true)
+        .output()
+        .await?;
+    Ok((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// The guide's retirement (docs/deploy.md, step 7) against an edge that pinned the key in
+/// `EDGEAUTH_JWKS`, where it used to stay trusted for as long as the pin lived: `keys retire`,
+/// the origin restarted with the new set, and a token of a live session signed by the retired
+/// key is refused at that edge within its JWKS TTL — without touching the pin. An edge given the
+/// new set (the guide's `wrangler secret put EDGEAUTH_JWKS`) refuses it at once, and
+/// `keys check-edge` tells the two states apart.
+async fn a_retired_key_is_refused_at_the_edge_even_where_it_was_pinned(
+    stack: &'static Stack,
+) -> Outcome {
+    let retiring = format!("retiring-{}", random_tag());
+    let before = SigningKeyRing::from_json(&stack.signing_keys.to_private_json())?
+        .staged(SigningKey::ed25519(&retiring, Ed25519KeyPair::generate()))?;
+    let dir = tempfile::tempdir()?;
+    let before_file = dir.path().join("origin.env");
+    std::fs::write(
+        &before_file,
+        format!("EDGEAUTH_SIGNING_KEYS='{}'\n", before.to_private_json()),
+    )?;
+    let before_file = before_file.to_string_lossy().into_owned();
+    stack.restart_origin_with_keys(&before)?;
+    let pinned_jwks = before.public_jwks().to_string();
+    let pinned = [
+        ("EDGEAUTH_JWKS".to_owned(), pinned_jwks),
+        ("EDGEAUTH_JWKS_TTL_SECS".to_owned(), "2".to_owned()),
+        ("EDGEAUTH_JWKS_MIN_REFETCH_SECS".to_owned(), "1".to_owned()),
+    ];
+    let edge = tokio::task::spawn_blocking(move || {
+        stack.start_workerd_edge("workerd-pinned", &pinned, Heap::Production)
+    })
+    .await??;
+
+    let outcome = async {
+        let api = Api::new(&edge);
+        let session = api.new_session().await?;
+        let claims = claims_of(&session.access);
+        let (user_id, session_id) = (
+            claims["sub"].as_str().unwrap_or(""),
+            claims["sid"].as_str().unwrap_or(""),
+        );
+        let key = before
+            .keys()
+            .iter()
+            .find(|k| k.kid() == retiring)
+            .ok_or("the staged key")?;
+        let grant = AccessGrant {
+            user_id,
+            session_id,
+            token_id: "signed-by-the-retiring-key",
+            now: now(),
+            session_expires_at: u64::MAX,
+        };
+        let probe = issue_access_token(
+            key,
+            &TokenPolicy::new(&stack.issuer, &stack.audience),
+            &grant,
+        )?
+        .token;
+        check!(
+            profile_status(&api, &probe).await? == 200,
+            "while published and pinned, the key is trusted"
+        );
+        let check_edge = [
+            "check-edge",
+            "--edge",
+            &edge,
+            "--kid",
+            &retiring,
+            "--file",
+            &before_file,
+        ];
+        let (code, _, err) = keys_command(stack, &check_edge, &session.access).await?;
+        check!(
+            code == Some(1) && err.contains("still accepts"),
+            "check-edge while the key is trusted: {code:?} {err}"
+        );
+
+        // The guide: `keys retire --kid OLD --env --file …`, install, restart the origin.
+        let (code, retired_env, err) = keys_command(
+            stack,
+            &[
+                "retire",
+                "--kid",
+                &retiring,
+                "--env",
+                "--file",
+                &before_file,
+            ],
+            "",
+        )
+        .await?;
+        check!(code == Some(0), "keys retire: {err}");
+        let after = retired_env
+            .lines()
+            .find_map(|line| line.strip_prefix("EDGEAUTH_SIGNING_KEYS='"))
+            .and_then(|rest| rest.strip_suffix('\''))
+            .ok_or_else(|| format!("no EDGEAUTH_SIGNING_KEYS line in: {retired_env}"))?;
+        let after = SigningKeyRing::from_json(after)?;
+        check!(
+            after.keys().iter().all(|k| k.kid() != retiring),
+            "the retired set lacks the key"
+        );
+        stack.restart_origin_with_keys(&after)?;
+
+        // The pin still names the key; the next fetch (at most one TTL away) drops it.
+        wait_until(
+            "the pinned edge refuses the retired key within its TTL",
+            Duration::from_secs(15),
+            || async { Ok(profile_status(&api, &probe).await? == 401) },
+        )
+        .await?;
+        check!(
+            profile_status(&api, &session.access).await? == 200,
+            "tokens of the current key still work"
+        );
+        let (code, out, err) = keys_command(stack, &check_edge, &session.access).await?;
+        check!(
+            code == Some(0) && out.contains("refuses tokens signed by"),
+            "check-edge after the retirement: {code:?} {out} {err}"
+        );
+        let log = std::fs::read_to_string(stack.log_dir.join("workerd-pinned.log"))?;
+        check!(
+            log.contains("no longer published by the origin") && log.contains(&retiring),
+            "the edge warned that its pin names a retired key"
+        );
+
+        // The guide's last step: the new set on the edge. A fresh edge with it refuses at once.
+        let updated = [("EDGEAUTH_JWKS".to_owned(), after.public_jwks().to_string())];
+        let fresh = tokio::task::spawn_blocking(move || {
+            stack.start_workerd_edge("workerd-updated-pin", &updated, Heap::Production)
+        })
+        .await??;
+        let fresh_api = Api::new(&fresh);
+        check!(
+            profile_status(&fresh_api, &probe).await? == 401,
+            "an edge with the updated pin refuses the retired key on the first request"
+        );
+        check!(
+            profile_status(&fresh_api, &session.access).await? == 200,
+            "and accepts the current key"
+        );
+        Ok::<_, BoxError>(())
+    }
+    .await;
+
+    tokio::task::spawn_blocking(move || {
+        stack.stop_process("workerd-pinned")?;
+        stack.stop_process("workerd-updated-pin")?;
+        stack.restart_origin_with_keys(&stack.signing_keys)
+    })
+    .await??;
+    outcome
+}
+
+fn forged(policy: &TokenPolicy, kid: &str) -> Result<String, BoxError> {
     let key = SigningKey::ed25519(kid, Ed25519KeyPair::generate());
     let grant = AccessGrant {
         user_id: "nobody",
@@ -177,9 +343,7 @@ fn forged(policy: &TokenPolicy, kid: &str) -> String {
         now: now(),
         session_expires_at: u64::MAX,
     };
-    issue_access_token(&key, policy, &grant)
-        .map(|t| t.token)
-        .unwrap_or_default()
+    Ok(issue_access_token(&key, policy, &grant)?.token)
 }
 
 /// Plausible tokens with random kids, all at once: every one is refused, and the edge asks the
@@ -189,7 +353,7 @@ async fn a_flood_of_unknown_kids_costs_at_most_one_jwks_fetch(stack: &'static St
     let policy = TokenPolicy::new(&stack.issuer, &stack.audience);
     let tokens: Vec<String> = (0..40)
         .map(|i| forged(&policy, &format!("forged-{i}-{}", random_tag())))
-        .collect();
+        .collect::<Result<_, _>>()?;
     let before = stack.redis_commands().await?;
     let started = Instant::now();
     let replies = join_all(
@@ -221,10 +385,19 @@ async fn a_flood_of_unknown_kids_costs_at_most_one_jwks_fetch(stack: &'static St
     Ok(())
 }
 
+/// A log file's text; a missing or empty log is an error, never a clean scan.
+fn read_log(path: &std::path::Path) -> Result<String, BoxError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    if text.trim().is_empty() {
+        return Err(format!("{} is empty", path.display()).into());
+    }
+    Ok(text)
+}
+
 /// Parsed JSON lines of a log file (other lines, e.g. plain start-up text, are skipped).
 fn json_lines(path: PathBuf) -> Result<Vec<Value>, BoxError> {
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let text = read_log(&path)?;
     Ok(text
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l.trim()).ok())
@@ -248,14 +421,14 @@ async fn origin_logs_carry_request_ids_and_audit_events_but_no_secrets(
     let login = api.login(&user.email, &user.password).await?;
     check!(login.status == 200, "login: {}", login.text);
     let login_request = login.header("x-request-id").unwrap_or("").to_owned();
-    let (access, first_refresh) = tokens(&login);
+    let (access, first_refresh) = login.tokens()?;
 
     // Rotation, then reuse of the rotated token after the grace and recovery windows: the
     // session dies.
     let refreshed = api.refresh(&first_refresh).await?;
     check!(refreshed.status == 200, "refresh: {}", refreshed.text);
-    let (second_access, second_refresh) = tokens(&refreshed);
-    super::sessions::wait_out_recovery(stack).await;
+    let (second_access, second_refresh) = refreshed.tokens()?;
+    wait_for_recovery_end(stack, &session_of(&first_refresh)?).await?;
     let reused = api.refresh(&first_refresh).await?;
     check!(
         reused.code() == "refresh_token_reused",
@@ -386,18 +559,17 @@ async fn origin_logs_carry_request_ids_and_audit_events_but_no_secrets(
 
     // The edge's own line for the same request, found by the same id.
     let edge_log = stack.log_dir.join("wrangler.log");
-    let found = eventually(Duration::from_secs(15), || {
-        let edge_log = edge_log.clone();
-        let login_request = login_request.clone();
-        async move {
-            let text = std::fs::read_to_string(&edge_log).unwrap_or_default();
-            Ok(text
+    let (edge_log, login_id) = (&edge_log, login_request.as_str());
+    wait_until(
+        &format!("the edge's log line for request {login_request}"),
+        Duration::from_secs(15),
+        || async move {
+            Ok(read_log(edge_log)?
                 .lines()
-                .any(|l| l.contains(&login_request) && l.contains("\"route\":\"/api/login\"")))
-        }
-    })
+                .any(|l| l.contains(login_id) && l.contains("\"route\":\"/api/login\"")))
+        },
+    )
     .await?;
-    check!(found, "no edge log line for request {login_request}");
 
     let mut secrets: Vec<(&str, String)> = vec![
         ("password", user.password.clone()),
@@ -428,7 +600,7 @@ async fn origin_logs_carry_request_ids_and_audit_events_but_no_secrets(
         }
     }
     for file in ["origin.log", "wrangler.log", "bridge.log"] {
-        let text = std::fs::read_to_string(stack.log_dir.join(file)).unwrap_or_default();
+        let text = read_log(&stack.log_dir.join(file))?;
         for (name, secret) in &secrets {
             check!(!text.contains(secret.as_str()), "{file} contains a {name}");
         }
@@ -512,11 +684,12 @@ async fn readiness_follows_redis(stack: &'static Stack) -> Outcome {
     .await;
     stack.start_redis()?;
     outcome?;
-    let ready = eventually(Duration::from_secs(20), || async {
-        Ok(status("/readyz").await? == 200)
-    })
+    wait_until(
+        "ready again once Redis is back",
+        Duration::from_secs(20),
+        || async { Ok(status("/readyz").await? == 200) },
+    )
     .await?;
-    check!(ready, "ready again once Redis is back");
     Ok(())
 }
 

@@ -11,7 +11,9 @@ use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use super::limits::is_limited;
-use super::sessions::{profile_status, tokens, wait_out_recovery};
+use edgeauth_e2e::observe::{session_of, wait_for_grace_end, wait_for_recovery_end};
+
+use super::sessions::profile_status;
 use super::Outcome;
 use crate::{check, tests};
 
@@ -65,7 +67,7 @@ async fn a_sign_in_racing_a_password_change_leaves_no_session(stack: &'static St
         match reply.status {
             200 => {
                 signed_in += 1;
-                let (access, refresh) = tokens(&reply);
+                let (access, refresh) = reply.tokens()?;
                 check!(
                     profile_status(&api, &access).await? == 401,
                     "a sign-in with the old password kept a session after the change"
@@ -100,9 +102,9 @@ async fn a_lost_refresh_answer_is_recovered_until_the_successor_is_used(
     // The client sends a refresh and never sees the answer.
     let lost = api.refresh(&s.refresh).await?;
     check!(lost.status == 200, "{}", lost.text);
-    let (_, successor) = tokens(&lost);
-    // Well after the grace window for racing tabs, it tries again with the token it still has.
-    tokio::time::sleep(Duration::from_millis(stack.options.refresh_grace_ms + 500)).await;
+    let (_, successor) = lost.tokens()?;
+    // After the grace window for racing tabs, it tries again with the token it still has.
+    wait_for_grace_end(stack, &session_of(&s.refresh)?).await?;
     let again = api.refresh(&s.refresh).await?;
     check!(
         again.status == 200,
@@ -110,13 +112,13 @@ async fn a_lost_refresh_answer_is_recovered_until_the_successor_is_used(
         again.status,
         again.text
     );
-    let (access, refresh) = tokens(&again);
+    let (access, refresh) = again.tokens()?;
     check!(refresh == successor, "the retry gets the same successor");
     check!(profile_status(&api, &access).await? == 200, "and it works");
     // Once the successor has been used, the old token is reuse again: the session ends.
     let used = api.refresh(&successor).await?;
     check!(used.status == 200, "{}", used.text);
-    let (newest_access, newest) = tokens(&used);
+    let (newest_access, newest) = used.tokens()?;
     let replayed = api.refresh(&s.refresh).await?;
     check!(
         replayed.status == 401 && replayed.code() == "refresh_token_reused",
@@ -137,8 +139,8 @@ async fn the_recovery_window_ends(stack: &'static Stack) -> Outcome {
     let s = api.new_session().await?;
     let first = api.refresh(&s.refresh).await?;
     check!(first.status == 200, "{}", first.text);
-    let (access, _) = tokens(&first);
-    wait_out_recovery(stack).await;
+    let (access, _) = first.tokens()?;
+    wait_for_recovery_end(stack, &session_of(&s.refresh)?).await?;
     let late = api.refresh(&s.refresh).await?;
     check!(
         late.status == 401 && late.code() == "refresh_token_reused",

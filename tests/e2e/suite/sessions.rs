@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use edgeauth_e2e::client::Session;
+use edgeauth_e2e::observe::{session_of, wait_for_recovery_end};
 use edgeauth_e2e::{Api, Stack};
 use futures_util::future::join_all;
 use reqwest::Method;
@@ -54,25 +55,6 @@ async fn profile_while_frozen(
     Ok((reply?, took))
 }
 
-pub(crate) fn tokens(reply: &edgeauth_e2e::client::Reply) -> (String, String) {
-    (
-        reply.body["access_token"].as_str().unwrap_or("").to_owned(),
-        reply.body["refresh_token"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned(),
-    )
-}
-
-/// Waits until a rotated token is past both the grace and the lost-response recovery window.
-pub(crate) async fn wait_out_recovery(stack: &Stack) {
-    let window = stack
-        .options
-        .refresh_grace_ms
-        .max(stack.options.refresh_recovery_ms);
-    tokio::time::sleep(Duration::from_millis(window + 300)).await;
-}
-
 async fn refresh_rotates_and_reuse_after_grace_revokes_the_session(
     stack: &'static Stack,
 ) -> Outcome {
@@ -85,7 +67,7 @@ async fn refresh_rotates_and_reuse_after_grace_revokes_the_session(
         first.status,
         first.text
     );
-    let (access1, refresh1) = tokens(&first);
+    let (access1, refresh1) = first.tokens()?;
     check!(
         refresh1 != s.refresh && access1 != s.access,
         "both tokens rotate"
@@ -100,7 +82,7 @@ async fn refresh_rotates_and_reuse_after_grace_revokes_the_session(
         "new access token works"
     );
 
-    wait_out_recovery(stack).await;
+    wait_for_recovery_end(stack, &session_of(&s.refresh)?).await?;
     let reused = api.refresh(&s.refresh).await?;
     check!(
         reused.status == 401 && reused.code() == "refresh_token_reused",
@@ -140,7 +122,7 @@ async fn concurrent_refreshes_within_grace_share_one_successor(stack: &'static S
             reply.status,
             reply.text
         );
-        let (access, refresh) = tokens(&reply);
+        let (access, refresh) = reply.tokens()?;
         successors.insert(refresh);
         accesses.push(access);
     }
@@ -175,9 +157,9 @@ async fn concurrent_refreshes_within_grace_share_one_successor(stack: &'static S
 async fn an_older_generation_is_detected_as_reuse(stack: &'static Stack) -> Outcome {
     let api = Api::new(&stack.edge);
     let s = api.new_session().await?;
-    let (_, r1) = tokens(&api.refresh(&s.refresh).await?);
-    let (a2, r2) = tokens(&api.refresh(&r1).await?);
-    let (a3, _) = tokens(&api.refresh(&r2).await?);
+    let (_, r1) = api.refresh(&s.refresh).await?.tokens()?;
+    let (a2, r2) = api.refresh(&r1).await?.tokens()?;
+    let (a3, _) = api.refresh(&r2).await?.tokens()?;
     check!(profile_status(&api, &a3).await? == 200, "chain works");
     // Generation 0 after three rotations: even inside the grace window this is a reuse.
     let reused = api.refresh(&s.refresh).await?;

@@ -198,13 +198,18 @@ async fn edge_and_jwt_simple_agree_on_every_token(stack: &'static Stack) -> Outc
     let sid = payload["sid"].as_str().ok_or("access token has no sid")?;
 
     // A second edge in plain workerd that also trusts an ES256 key, so both algorithms and
-    // both WebCrypto paths are judged; same origin, Redis, issuer and audience.
+    // both WebCrypto paths are judged; same origin, Redis, issuer and audience. The origin does
+    // not publish that key, so this edge trusts its pin alone (with the origin's JWKS in use,
+    // its first fetch would retire the key), and judges with exactly the set jwt-simple gets.
     let es256 = SigningKey::es256("agreement-es256", ES256KeyPair::generate());
     let mut jwks = stack.signing_keys.public_jwks();
     if let Some(keys) = jwks["keys"].as_array_mut() {
         keys.push(es256.to_public_jwk());
     }
-    let overrides = [("EDGEAUTH_JWKS".to_owned(), jwks.to_string())];
+    let overrides = [
+        ("EDGEAUTH_JWKS".to_owned(), jwks.to_string()),
+        ("EDGEAUTH_JWKS_FROM_ORIGIN".to_owned(), "false".to_owned()),
+    ];
     // Starting and stopping processes blocks (it polls until the edge answers).
     let edge = tokio::task::spawn_blocking(move || {
         stack.start_workerd_edge("workerd-agreement", &overrides, Heap::Production)

@@ -27,7 +27,7 @@ pub async fn keys_for(edge: &Edge, kid: &str, request_id: &str) -> Rc<Verificati
         match fetch(edge, request_id).await {
             Ok(keys) => {
                 let count = keys.len();
-                edge.keys.borrow_mut().fetched(keys, now_ms());
+                let dropped = edge.keys.borrow_mut().fetched(keys, now_ms());
                 worker::console_log!(
                     "{}",
                     access_log::event(
@@ -36,6 +36,19 @@ pub async fn keys_for(edge: &Edge, kid: &str, request_id: &str) -> Rc<Verificati
                         &format!("fetched the origin's JWKS ({count} keys) for kid {kid:?}")
                     )
                 );
+                if !dropped.is_empty() {
+                    worker::console_warn!(
+                        "{}",
+                        access_log::event(
+                            "warn",
+                            request_id,
+                            &format!(
+                                "pinned keys {dropped:?} are no longer published by the origin and \
+                                 no longer trusted; remove them from EDGEAUTH_JWKS"
+                            )
+                        )
+                    );
+                }
             }
             Err(problem) => {
                 edge.keys.borrow_mut().fetch_failed(now_ms());
