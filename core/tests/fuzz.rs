@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use edgeauth_core::edge_signature::{self, EdgeSecret, SignedRequest};
 use edgeauth_core::keys::{SigningKey, SigningKeyRing, VerificationKeys};
-use edgeauth_core::refresh::RefreshToken;
+use edgeauth_core::refresh::{RefreshToken, MAX_GENERATION};
 use edgeauth_core::token::{issue_access_token, verify_access_token, AccessGrant, TokenPolicy};
 use jwt_simple::prelude::{ES256KeyPair, Ed25519KeyPair};
 use proptest::prelude::*;
@@ -63,7 +63,8 @@ fn refresh_token_like() -> impl Strategy<Value = String> {
     let prefix = prop_oneof![8 => Just("rt1".to_owned()), 1 => "[a-zA-Z0-9]{0,4}"];
     let sid = prop_oneof![8 => "[A-Za-z0-9_-]{1,64}", 1 => "[A-Za-z0-9_-]{65,70}", 1 => ".{0,8}"];
     let generation = prop_oneof![
-        8 => any::<u64>().prop_map(|g| g.to_string()),
+        6 => (0..=MAX_GENERATION).prop_map(|g| g.to_string()),
+        2 => any::<u64>().prop_map(|g| g.to_string()),
         1 => "[+-]?0[0-9]{1,3}",
         1 => "[+-]?[0-9]{1,21}",
     ];
@@ -142,7 +143,7 @@ proptest! {
     #[test]
     fn well_formed_refresh_tokens_parse_to_their_parts(
         sid in "[A-Za-z0-9_-]{1,64}",
-        generation in any::<u64>(),
+        generation in 0..=MAX_GENERATION,
         secret in proptest::array::uniform32(any::<u8>()),
     ) {
         let text = format!("rt1.{sid}.{generation}.{}", B64.encode(secret));
@@ -152,6 +153,15 @@ proptest! {
         prop_assert_eq!(token.session_id(), sid.as_str());
         prop_assert_eq!(token.generation(), generation);
         prop_assert_eq!(token.to_string(), text);
+    }
+
+    #[test]
+    fn generations_beyond_the_bound_are_refused(
+        generation in (MAX_GENERATION + 1)..=u64::MAX,
+        secret in proptest::array::uniform32(any::<u8>()),
+    ) {
+        let text = format!("rt1.s.{generation}.{}", B64.encode(secret));
+        prop_assert!(RefreshToken::parse(&text).is_err(), "{} was accepted", text);
     }
 
     #[test]
