@@ -285,14 +285,12 @@ async fn a_retired_key_is_refused_at_the_edge_even_where_it_was_pinned(
         stack.restart_origin_with_keys(&after)?;
 
         // The pin still names the key; the next fetch (at most one TTL away) drops it.
-        let refused = eventually(Duration::from_secs(15), || async {
-            Ok(profile_status(&api, &probe).await? == 401)
-        })
+        wait_until(
+            "the pinned edge refuses the retired key within its TTL",
+            Duration::from_secs(15),
+            || async { Ok(profile_status(&api, &probe).await? == 401) },
+        )
         .await?;
-        check!(
-            refused,
-            "the pinned edge refuses the retired key within its TTL"
-        );
         check!(
             profile_status(&api, &session.access).await? == 200,
             "tokens of the current key still work"
