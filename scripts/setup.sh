@@ -252,4 +252,16 @@ if $WITH_BENCH; then
     }
   fi
   ok oha "$(oha --version)"
+
+  # The benchmark's yardstick (bench/baseline: Express + jsonwebtoken + Redis + bcryptjs),
+  # pinned by its own package-lock.json. Only `make bench` needs it, never make dev/test.
+  if [[ ! -f bench/baseline/node_modules/.package-lock.json ||
+    bench/baseline/package-lock.json -nt bench/baseline/node_modules/.package-lock.json ]]; then
+    doing baseline "npm ci in bench/baseline (express, jsonwebtoken, redis, bcryptjs)"
+    (cd bench/baseline && npm ci --no-audit --no-fund --loglevel=error) >"$LOG_DIR/setup-baseline.log" 2>&1 || {
+      tail -n 20 "$LOG_DIR/setup-baseline.log" >&2
+      die "npm ci in bench/baseline failed; full log: $LOG_DIR/setup-baseline.log"
+    }
+  fi
+  ok baseline "bench/baseline: express $(sed -n 's/^  "version": "\(.*\)",$/\1/p' bench/baseline/node_modules/express/package.json)"
 fi
