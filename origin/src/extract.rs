@@ -7,7 +7,8 @@ use axum::http::{header, HeaderMap};
 use edgeauth_core::ErrorCode;
 use serde::de::DeserializeOwned;
 
-use crate::edge_trust::{Caller, EdgeContext};
+use crate::app::AppState;
+use crate::edge_trust::{Caller, CallerAccount, EdgeContext};
 use crate::error::AppError;
 
 /// A JSON body; bad JSON, wrong types and wrong content types become 400/415 API errors.
@@ -67,6 +68,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             .await?
             .caller
             .ok_or_else(|| AppError::api(ErrorCode::InvalidToken, "Sign in first."))
+    }
+}
+
+/// The caller's account: the one the edge-signature layer read with the nonce claim, or (if
+/// the layer did not read it) read now.
+impl FromRequestParts<AppState> for CallerAccount {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(account) = parts.extensions.remove::<CallerAccount>() {
+            return Ok(account);
+        }
+        let caller = Caller::from_request_parts(parts, state).await?;
+        Ok(Self(state.store.user_record(&caller.user_id).await?))
     }
 }
 

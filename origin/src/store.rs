@@ -26,6 +26,7 @@ pub struct User {
 }
 
 /// A user with the stored password hash and its version, for authentication only.
+#[derive(Clone)]
 pub struct UserRecord {
     pub user: User,
     pub password_hash: String,
@@ -274,17 +275,7 @@ impl Store {
             .redis
             .execute(&cmd("HGETALL").arg(layout::user(user_id)))
             .await?;
-        let mut fields = hash_fields(&reply);
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        let password_hash = fields.remove("pw").unwrap_or_default();
-        let password_version = fields.remove("pwv").unwrap_or_else(|| "0".to_owned());
-        Ok(Some(UserRecord {
-            user: user_from_fields(fields),
-            password_hash,
-            password_version,
-        }))
+        Ok(user_record_from(&reply))
     }
 
     /// Creates a session (revoking the user's oldest beyond the cap), clears the lock of the
@@ -621,19 +612,60 @@ impl Store {
 
     /// Records a nonce for `ttl_secs`; false if it was already seen (a replay).
     pub async fn claim_nonce(&self, nonce: &str, ttl_secs: u64) -> AppResult<bool> {
-        let reply = self
-            .redis
-            .execute(
-                &cmd("SET")
-                    .arg(layout::nonce(nonce))
-                    .arg("1")
-                    .arg("NX")
-                    .arg("EX")
-                    .arg(ttl_secs),
-            )
-            .await?;
+        let reply = self.redis.execute(&claim_nonce_command(nonce, ttl_secs)).await?;
         Ok(!reply.is_nil())
     }
+
+    /// [`Store::claim_nonce`] and the caller's account ([`Store::user_record`]) in one round
+    /// trip: a pipeline of the nonce's `SET NX` and the user's `HGETALL`, in that order. The
+    /// account is only returned when the nonce was claimed (`Ok(None)` is a replay): the claim
+    /// decides exactly as [`Store::claim_nonce`] does, and a replayed request learns nothing.
+    pub async fn claim_nonce_reading_user(
+        &self,
+        nonce: &str,
+        ttl_secs: u64,
+        user_id: &str,
+    ) -> AppResult<Option<Option<UserRecord>>> {
+        let claim = claim_nonce_command(nonce, ttl_secs);
+        let read = cmd("HGETALL").arg(layout::user(user_id));
+        let mut replies = self.redis.pipeline(&[claim, read]).await?.into_iter();
+        let (Some(claimed), Some(user)) = (replies.next(), replies.next()) else {
+            return Err(AppError::internal(
+                "claim_nonce_reading_user: missing pipeline replies",
+            ));
+        };
+        let claimed = claimed.map_err(|e| AppError::internal(format!("SET nonce: {e}")))?;
+        if claimed.is_nil() {
+            return Ok(None);
+        }
+        let user = user.map_err(|e| AppError::internal(format!("HGETALL user: {e}")))?;
+        Ok(Some(user_record_from(&user)))
+    }
+}
+
+/// `SET <nonce key> 1 NX EX ttl`: nil when the nonce was already claimed.
+fn claim_nonce_command(nonce: &str, ttl_secs: u64) -> edgeauth_upstash::Command {
+    cmd("SET")
+        .arg(layout::nonce(nonce))
+        .arg("1")
+        .arg("NX")
+        .arg("EX")
+        .arg(ttl_secs)
+}
+
+/// A user hash's `HGETALL` reply as a record; `None` when the hash does not exist.
+fn user_record_from(reply: &Value) -> Option<UserRecord> {
+    let mut fields = hash_fields(reply);
+    if fields.is_empty() {
+        return None;
+    }
+    let password_hash = fields.remove("pw").unwrap_or_default();
+    let password_version = fields.remove("pwv").unwrap_or_else(|| "0".to_owned());
+    Some(UserRecord {
+        user: user_from_fields(fields),
+        password_hash,
+        password_version,
+    })
 }
 
 fn hash_fields(reply: &Value) -> HashMap<String, String> {

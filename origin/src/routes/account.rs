@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
-use crate::edge_trust::{Caller, EdgeContext};
+use crate::edge_trust::{Caller, CallerAccount, EdgeContext};
 use crate::error::{AppError, AppResult};
 use crate::extract::ApiJson;
 use crate::guard::PasswordCheck;
@@ -46,11 +46,8 @@ pub struct SessionList {
         (status = 503, description = "`revocation_unavailable` (the edge cannot confirm the session) or `service_unavailable`", body = ErrorResponse),
     )
 )]
-pub async fn profile(State(app): State<AppState>, caller: Caller) -> AppResult<Response> {
-    let record = app
-        .store
-        .user_record(&caller.user_id)
-        .await?
+pub async fn profile(caller: Caller, CallerAccount(account): CallerAccount) -> AppResult<Response> {
+    let record = account
         .ok_or_else(|| AppError::api(ErrorCode::InvalidToken, "The account no longer exists."))?;
     Ok(Json(Profile {
         user: record.user,
@@ -165,13 +162,11 @@ pub async fn change_password(
     State(app): State<AppState>,
     ctx: EdgeContext,
     caller: Caller,
+    CallerAccount(account): CallerAccount,
     headers: HeaderMap,
     ApiJson(req): ApiJson<PasswordChange>,
 ) -> AppResult<Response> {
-    let record = app
-        .store
-        .user_record(&caller.user_id)
-        .await?
+    let record = account
         .ok_or_else(|| AppError::api(ErrorCode::InvalidToken, "The account no longer exists."))?;
     let user = &record.user;
     check_new_password(

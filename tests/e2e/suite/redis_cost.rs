@@ -1,6 +1,8 @@
 //! What an authenticated request costs in Redis: exactly one command at the edge (the session
-//! check), counted with Redis's own counters over many requests while nothing else runs. The
-//! benchmark reports the same figure under load; this holds it in `make test`.
+//! check), counted with Redis's own counters over many requests while nothing else runs; and one
+//! round trip at the origin (the nonce claim and the caller's account in one pipeline), counted
+//! with the origin's own per-call metric. The benchmark reports the same figures under load;
+//! this holds them in `make test`.
 
 use edgeauth_core::edge_signature::EdgeSecret;
 use edgeauth_e2e::observe::session_of;
@@ -42,6 +44,7 @@ async fn an_authenticated_request_costs_the_edge_exactly_one_redis_command(
     // share alone.
     let secret = EdgeSecret::from_base64(&stack.edge_secret)?;
     let before = stack.redis_commands().await?;
+    let trips_before = origin_round_trips(stack).await?;
     for i in 0..N {
         let reply = EdgeCall::new("GET", "/api/profile")
             .as_caller(&session.user_id, &sid)
@@ -55,6 +58,16 @@ async fn an_authenticated_request_costs_the_edge_exactly_one_redis_command(
         );
     }
     let origin_only = stack.redis_commands().await? - before;
+    let origin_trips = origin_round_trips(stack).await? - trips_before;
+    check!(
+        origin_trips == N,
+        "{N} signed profile requests cost the origin {origin_trips} Redis round trips, not one each"
+    );
+    // The one round trip carries two commands: the nonce's SET NX and the account's HGETALL.
+    check!(
+        origin_only == 2 * N,
+        "{N} signed profile requests cost the origin {origin_only} Redis commands, not 2 each"
+    );
     check!(
         through_edge == origin_only + N,
         "{N} requests through the edge cost {through_edge} Redis commands, the origin alone \
@@ -97,4 +110,24 @@ async fn hgets(stack: &Stack) -> Result<u64, edgeauth_e2e::stack::BoxError> {
         .get("hget")
         .copied()
         .unwrap_or(0))
+}
+
+/// Redis calls the origin has made so far (each one HTTP round trip to the bridge): the sum of
+/// its `edgeauth_redis_call_duration_seconds_count` series over every operation.
+async fn origin_round_trips(stack: &Stack) -> Result<u64, edgeauth_e2e::stack::BoxError> {
+    let text = reqwest::get(format!("{}/metrics", stack.admin))
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let mut calls = 0.0;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("edgeauth_redis_call_duration_seconds_count") {
+            let value = rest.rsplit(' ').next().unwrap_or("");
+            calls += value
+                .parse::<f64>()
+                .map_err(|e| format!("/metrics line {line:?}: {e}"))?;
+        }
+    }
+    Ok(calls as u64)
 }
