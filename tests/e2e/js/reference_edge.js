@@ -3,11 +3,13 @@
 // process as the Rust edge, so the table shows what this runtime costs for the same traffic.
 //
 // Per request, like the Rust edge: verify the Ed25519 access token with WebCrypto, check its
-// claims, one `HGET` to the Upstash REST bridge, one fetch to the origin with identity headers,
-// then the origin's body streamed back with the security headers and one access-log line.
-// It does not sign its origin request, so the origin answers 401 without touching Redis:
-// everything downstream does less work than for the real edge. Its own refusals are 403, so
-// a benchmark can tell them from the origin's 401.
+// claims, one `HGET` to the Upstash REST bridge, one fetch to the origin with identity headers
+// signed as the Rust edge signs them (HMAC-SHA256 with the edge secret over the canonical form
+// of core/src/edge_signature.rs, WebCrypto both for the body's SHA-256 and the HMAC; fresh
+// nonce and timestamp), then the origin's body streamed back with the security headers and one
+// access-log line. The origin therefore does the same work for it as for the Rust edge and
+// answers the same 200. Its own refusals are 403, so a benchmark can tell them from the
+// origin's 401.
 
 const SECURITY_HEADERS = {
   "strict-transport-security": "max-age=63072000; includeSubDomains",
@@ -19,6 +21,7 @@ const SECURITY_HEADERS = {
   "cache-control": "no-store",
 };
 const keys = new Map();
+let edgeSecret = null;
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
@@ -31,6 +34,46 @@ function refuse(status, code) {
     status,
     headers: { ...SECURITY_HEADERS, "content-type": "application/json" },
   });
+}
+
+const hex = (bytes) =>
+  Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+
+// The edge secret as an HMAC key, imported once per isolate (base64, standard or URL-safe).
+async function hmacKey(env) {
+  if (!edgeSecret) {
+    const raw = base64url(env.EDGEAUTH_EDGE_SECRET.trim().replace(/=+$/, ""));
+    edgeSecret = await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  }
+  return edgeSecret;
+}
+
+// The x-edgeauth-* headers of a signed origin request (core/src/edge_signature.rs).
+async function signedHeaders(env, method, pathAndQuery, identity, requestId, clientIp, body) {
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const nonce = hex(crypto.getRandomValues(new Uint8Array(16)));
+  const canonical = [
+    "edgeauth-v1",
+    timestamp,
+    nonce,
+    method,
+    pathAndQuery,
+    identity.user,
+    identity.session,
+    requestId,
+    clientIp,
+    hex(await crypto.subtle.digest("SHA-256", body)),
+  ].join("\n");
+  const mac = await crypto.subtle.sign("HMAC", await hmacKey(env), encoder.encode(canonical));
+  return {
+    "x-edgeauth-request-id": requestId,
+    "x-edgeauth-client-ip": clientIp,
+    "x-edgeauth-timestamp": timestamp,
+    "x-edgeauth-nonce": nonce,
+    "x-edgeauth-user": identity.user,
+    "x-edgeauth-session": identity.session,
+    "x-edgeauth-signature": `v1=${hex(mac)}`,
+  };
 }
 
 async function key(env, kid) {
@@ -75,13 +118,11 @@ export default {
     if (result !== claims.sub) return refuse(403, "session_revoked");
 
     const requestId = crypto.randomUUID();
+    const clientIp = request.headers.get("cf-connecting-ip") ?? "unknown";
+    const identity = { user: claims.sub, session: claims.sid };
+    const headers = await signedHeaders(env, "GET", "/api/profile", identity, requestId, clientIp, new Uint8Array(0));
     const origin = await fetch(`${env.ORIGIN_URL}/api/profile`, {
-      headers: {
-        "x-edgeauth-user-id": claims.sub,
-        "x-edgeauth-session-id": claims.sid,
-        "x-edgeauth-request-id": requestId,
-        "x-edgeauth-client-ip": request.headers.get("cf-connecting-ip") ?? "unknown",
-      },
+      headers,
       redirect: "manual",
       signal: AbortSignal.timeout(Number(env.ORIGIN_TIMEOUT_MS)),
     });
