@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 
 use crate::load::{Generators, Load, LoadResult, Traffic};
 use crate::procfs::{bytes_read, group_cpu_seconds, status_kib};
-use crate::report::Report;
+use crate::baseline::{self, Baseline};
+use crate::report::{Bound, Ratio, Report};
 
 /// Connections for every concurrent scenario (the issue's figure).
 const CONNECTIONS: u32 = 32;
@@ -36,6 +37,11 @@ const CORES: usize = 2;
 
 /// Load on the edge before the first measurement.
 const WARM_UP: Duration = Duration::from_secs(12);
+/// Load on the JavaScript reference edge and on the baseline before theirs (JIT tiers).
+const REFERENCE_WARM_UP: Duration = Duration::from_secs(5);
+/// Per-request timeout of the baseline's login run: bcrypt at cost 12 on one Node thread queues
+/// 32 connections for far longer than any other scenario's 10 s (the issue measured p99 29 s).
+const BASELINE_LOGIN_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Sequential refresh rotations.
 const SEQUENTIAL_REFRESHES: usize = 500;
@@ -57,6 +63,40 @@ struct Measured {
     cpu_ms: f64,
 }
 
+/// The figures the headline ratios divide, as the scenarios measure them (`None`: not run).
+/// A new scenario that compares with the baseline adds its figures here and its ratio in
+/// [`Bench::ratios`].
+#[derive(Default)]
+struct Figures {
+    /// Edge CPU ms per authenticated profile request, one isolate (median of the runs).
+    edge_cpu_ms: Option<f64>,
+    /// The same for the JavaScript reference edge.
+    reference_edge_cpu_ms: Option<f64>,
+    /// Origin + bridge + Redis CPU ms per authenticated profile request.
+    operator_cpu_ms: Option<f64>,
+    /// Profile requests per second and p99 ms: one isolate, one workerd per core.
+    profile_one_isolate: Option<(f64, f64)>,
+    profile_per_core: Option<(f64, f64)>,
+    /// Forged-token refusals per second and p99 ms.
+    invalid_token: Option<(f64, f64)>,
+    /// Successful logins per second and p99 ms at 32 connections.
+    login: Option<(f64, f64)>,
+    /// Sequential refresh rotations per second.
+    refresh_sequential: Option<f64>,
+    baseline: BaselineFigures,
+}
+
+/// The baseline's side of the same figures.
+#[derive(Default)]
+struct BaselineFigures {
+    /// Node + its Redis CPU ms per authenticated profile request.
+    cpu_ms: Option<f64>,
+    profile: Option<(f64, f64)>,
+    invalid_token: Option<(f64, f64)>,
+    login: Option<(f64, f64)>,
+    refresh_sequential: Option<f64>,
+}
+
 pub struct Bench<'a> {
     stack: &'a Stack,
     runtime: &'a tokio::runtime::Runtime,
@@ -65,6 +105,7 @@ pub struct Bench<'a> {
     repo: PathBuf,
     api: Api,
     report: Report,
+    figures: Figures,
 }
 
 impl<'a> Bench<'a> {
@@ -82,6 +123,7 @@ impl<'a> Bench<'a> {
             repo,
             api: Api::new(&stack.edge),
             report: Report::default(),
+            figures: Figures::default(),
         })
     }
 
@@ -110,6 +152,10 @@ impl<'a> Bench<'a> {
         if wanted("profile") {
             self.profile(&session)?;
         }
+        // Right after the Rust edge's runs, under the same conditions: their CPU is compared.
+        if wanted("reference") {
+            self.reference_edge(&session)?;
+        }
         if wanted("cores") {
             self.profile_per_core(&session)?;
         }
@@ -121,9 +167,6 @@ impl<'a> Bench<'a> {
         }
         if wanted("hello") {
             self.hello()?;
-        }
-        if wanted("reference") {
-            self.reference_edge(&session)?;
         }
         if with_wrangler && wanted("wrangler") {
             self.profile_wrangler(&session)?;
@@ -141,6 +184,10 @@ impl<'a> Bench<'a> {
         if wanted("startup") {
             self.startup()?;
         }
+        if wanted("baseline") {
+            self.baseline()?;
+        }
+        self.ratios();
         Ok(())
     }
 
@@ -273,43 +320,57 @@ impl<'a> Bench<'a> {
     }
 
     /// The same authenticated traffic through the JavaScript reference edge
-    /// (`tests/e2e/js/reference_edge.js`): what the runtime itself costs for this work.
+    /// (`tests/e2e/js/reference_edge.js`): the same work written as a plain JavaScript worker —
+    /// what a team would write instead, and what the runtime itself costs for this traffic.
+    /// Three runs after a warm-up, like the Rust edge's; every answer must be the origin's 200.
     fn reference_edge(&mut self, session: &Session) -> Result<(), BoxError> {
-        self.log("JavaScript reference edge, same traffic (the runtime's floor)");
+        self.log(&format!(
+            "JavaScript reference edge, same traffic ({PROFILE_RUNS} runs)"
+        ));
         let base = self
             .stack
             .reference_edge
             .clone()
             .ok_or("no reference edge")?;
-        // Its origin requests are unsigned: every answer must be the origin's 401, passed
-        // through, which shows the token, the session and both subrequests went through.
+        // It signs its origin request as the Rust edge does: the origin must answer it with the
+        // caller's profile, exactly as it answers the Rust edge.
         let reference = Api::new(&base);
-        let passed_through = || -> Result<(), BoxError> {
+        let answers_the_profile = || -> Result<(), BoxError> {
             let reply = self
                 .runtime
                 .block_on(reference.get("/api/profile", Some(&session.access)))?;
-            match (reply.status, reply.code()) {
-                (401, "invalid_signature") => Ok(()),
-                (status, code) => Err(format!(
-                    "reference edge answered {status} {code}, not the origin's 401"
+            match (reply.status, reply.body["user"]["id"].as_str()) {
+                (200, Some(id)) if id == session.user_id => Ok(()),
+                _ => Err(format!(
+                    "the reference edge answered {} {}, not the caller's profile",
+                    reply.status, reply.text
                 )
                 .into()),
             }
         };
-        passed_through()?;
+        answers_the_profile()?;
         let url = format!("{base}/api/profile");
-        let traffic = Traffic::Get {
+        let traffic = || Traffic::Get {
             bearer: Some(&session.access),
         };
-        let mut load = self.load(&url, traffic);
-        load.expect = 401;
-        let m = self.measure(&load, self.pid("workerd")?)?;
-        passed_through()?;
-        self.report.info(
-            "JS edge, same work, same workerd (runtime floor)",
-            summary(&m, "CPU"),
+        let mut warm_up = self.load(&url, traffic());
+        warm_up.duration = REFERENCE_WARM_UP;
+        self.load_generators.run(&warm_up)?;
+        let runs = Runs(self.profile_runs(&url, traffic, &[self.pid("workerd")?])?);
+        answers_the_profile()?;
+        let cpu_ms = runs.median(|m| m.cpu_ms);
+        self.report.check(
+            "JS reference edge, same work, same workerd, median of 3 runs",
+            format!(
+                "{}; CPU {cpu_ms:.3} ms/req (runs: {} ms)",
+                runs.latency_summary(),
+                runs.each(|m| m.cpu_ms, 3)
+            ),
+            "every answer the origin's 200",
+            runs.errors() == 0,
         );
-        self.report.record("js_reference_edge", measured_json(&m));
+        self.figures.reference_edge_cpu_ms = Some(cpu_ms);
+        self.report.record("js_reference_edge", runs.json());
         Ok(())
     }
 
@@ -392,6 +453,7 @@ impl<'a> Bench<'a> {
             value["answers_not_401"] = json!(m.load.status_errors);
             refusals.push((key, m.load.errors(), m.load.requests));
             if key == "forged" {
+                self.figures.invalid_token = Some((m.load.rate(), m.load.p99_ms));
                 self.report.check(
                     "forged token (bad signature): edge CPU",
                     format!("{:.3} ms/req ({:.0} req/s)", m.cpu_ms, m.load.rate()),
@@ -496,6 +558,18 @@ impl<'a> Bench<'a> {
         }
         cpu.insert("oha".into(), json!(per_request(generator_cpu)));
         let total: f64 = cpu.values().filter_map(Value::as_f64).sum();
+        // What the operator runs on their own servers while the edge runs at Cloudflare.
+        let operator: f64 = ["origin", "bridge", "redis-server"]
+            .iter()
+            .filter_map(|name| cpu.get(*name).and_then(Value::as_f64))
+            .sum();
+        self.figures.edge_cpu_ms = Some(cpu_ms);
+        self.figures.operator_cpu_ms = Some(operator);
+        self.figures.profile_one_isolate = Some((
+            runs.median(|m| m.load.rate()),
+            runs.median(|m| m.load.p99_ms),
+        ));
+        value["operator_cpu_ms_per_request"] = json!(operator);
         self.report.info(
             "CPU ms per authenticated request, by process (all 3 runs)",
             cpu.iter()
@@ -558,6 +632,7 @@ impl<'a> Bench<'a> {
                 runs.each(|m| m.cpu_ms, 3)
             ),
         );
+        self.figures.profile_per_core = Some((rate, p99));
         self.report.record("profile_workerd_per_core", runs.json());
         Ok(())
     }
@@ -710,6 +785,7 @@ impl<'a> Bench<'a> {
             "≤ 256 MiB",
             hwm_mib <= 256.0,
         );
+        self.figures.login = Some((rate, m.load.p99_ms));
         let mut value = measured_json(&m);
         value["logins_per_second"] = json!(rate);
         value["origin_vm_hwm_mib"] = json!(hwm_mib);
@@ -722,8 +798,26 @@ impl<'a> Bench<'a> {
 
     fn refresh_sequential(&mut self) -> Result<(), BoxError> {
         self.log("500 sequential refresh rotations");
-        let session = self.runtime.block_on(self.api.new_session())?;
-        let api = &self.api;
+        let (rate, p50, p99, max) = self.sequential_refreshes(&self.api)?;
+        self.report.check(
+            "refresh, 500 sequential rotations",
+            format!("{rate:.0}/s, p50 {p50:.1} ms, p99 {p99:.1} ms"),
+            "≥ 400/s, p99 ≤ 10 ms",
+            rate >= 400.0 && p99 <= 10.0,
+        );
+        self.figures.refresh_sequential = Some(rate);
+        self.report.record(
+            "refresh_sequential",
+            json!({ "rotations": SEQUENTIAL_REFRESHES, "per_second": rate, "p50_ms": p50, "p99_ms": p99,
+                    "max_ms": max }),
+        );
+        Ok(())
+    }
+
+    /// [`SEQUENTIAL_REFRESHES`] rotations of a fresh session, one after the other, by a keep-alive
+    /// client; every rotation must succeed. Returns rotations per second, p50, p99 and max ms.
+    fn sequential_refreshes(&self, api: &Api) -> Result<(f64, f64, f64, f64), BoxError> {
+        let session = self.runtime.block_on(api.new_session())?;
         let (latencies, elapsed) = self.runtime.block_on(async {
             let mut token = session.refresh.clone();
             let mut latencies = Vec::with_capacity(SEQUENTIAL_REFRESHES);
@@ -744,20 +838,12 @@ impl<'a> Bench<'a> {
             }
             Ok((latencies, start.elapsed()))
         })?;
-        let rate = SEQUENTIAL_REFRESHES as f64 / elapsed.as_secs_f64();
-        let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
-        self.report.check(
-            "refresh, 500 sequential rotations",
-            format!("{rate:.0}/s, p50 {p50:.1} ms, p99 {p99:.1} ms"),
-            "≥ 400/s, p99 ≤ 10 ms",
-            rate >= 400.0 && p99 <= 10.0,
-        );
-        self.report.record(
-            "refresh_sequential",
-            json!({ "rotations": SEQUENTIAL_REFRESHES, "per_second": rate, "p50_ms": p50, "p99_ms": p99,
-                    "max_ms": percentile(&latencies, 100.0) }),
-        );
-        Ok(())
+        Ok((
+            SEQUENTIAL_REFRESHES as f64 / elapsed.as_secs_f64(),
+            percentile(&latencies, 50.0),
+            percentile(&latencies, 99.0),
+            percentile(&latencies, 100.0),
+        ))
     }
 
     fn refresh_concurrent(&mut self, session: &Session) -> Result<(), BoxError> {
@@ -831,6 +917,237 @@ impl<'a> Bench<'a> {
             json!({ "edge_ms": edge_ms, "js_hello_ms": hello_ms, "worker_share_ms": edge_ms - hello_ms }),
         );
         Ok(())
+    }
+}
+
+/// The baseline (`bench/baseline/`) under the same load as edgeauth, and the headline ratios.
+impl Bench<'_> {
+    /// Starts the baseline with its own redis-server, runs its scenarios, stops it either way.
+    fn baseline(&mut self) -> Result<(), BoxError> {
+        self.log("baseline: the Express + jsonwebtoken + Redis + bcryptjs tutorial app");
+        let baseline = Baseline::start(self.stack, &self.repo)?;
+        let outcome = self.baseline_scenarios(&baseline.url);
+        for name in [baseline::NODE, baseline::REDIS] {
+            self.stack.stop_process(name)?;
+        }
+        outcome
+    }
+
+    fn baseline_scenarios(&mut self, base: &str) -> Result<(), BoxError> {
+        let api = Api::new(base);
+        let session = self.runtime.block_on(api.new_session())?;
+        let reply = self
+            .runtime
+            .block_on(api.get("/api/profile", Some(&session.access)))?;
+        if reply.status != 200 || reply.body["user"]["id"].as_str() != Some(&session.user_id) {
+            return Err(format!("baseline profile: {} {}", reply.status, reply.text).into());
+        }
+        let node = self.pid(baseline::NODE)?;
+        let redis = self.pid(baseline::REDIS)?;
+
+        self.log(&format!(
+            "baseline: authenticated GET /api/profile ({PROFILE_RUNS} runs)"
+        ));
+        let url = format!("{base}/api/profile");
+        let traffic = || Traffic::Get {
+            bearer: Some(&session.access),
+        };
+        let mut warm_up = self.load(&url, traffic());
+        warm_up.duration = REFERENCE_WARM_UP;
+        self.load_generators.run(&warm_up)?;
+        let before = (group_cpu_seconds(node)?, group_cpu_seconds(redis)?);
+        let runs = Runs(self.profile_runs(&url, traffic, &[node, redis])?);
+        let after = (group_cpu_seconds(node)?, group_cpu_seconds(redis)?);
+        let n = runs.successes().max(1) as f64;
+        let (node_ms, redis_ms) = (
+            (after.0 - before.0) * 1000.0 / n,
+            (after.1 - before.1) * 1000.0 / n,
+        );
+        self.report.check(
+            "baseline: GET /api/profile, 32 conns, median of 3 runs",
+            runs.latency_summary(),
+            "no errors",
+            runs.errors() == 0,
+        );
+        self.report.info(
+            "baseline: CPU ms per authenticated request (all 3 runs)",
+            format!(
+                "node {node_ms:.2} + redis-server {redis_ms:.2} = {:.2} ms",
+                node_ms + redis_ms
+            ),
+        );
+        let profile = (
+            runs.median(|m| m.load.rate()),
+            runs.median(|m| m.load.p99_ms),
+        );
+        self.figures.baseline.cpu_ms = Some(node_ms + redis_ms);
+        self.figures.baseline.profile = Some(profile);
+        let mut value = runs.json();
+        value["cpu_ms_per_request_by_process"] =
+            json!({ "node": node_ms, "redis-server": redis_ms });
+        self.report.record("baseline_profile", value);
+
+        // A token of the right shape whose signature is wrong: the tutorial's middleware looks
+        // up the blacklist first, then jwt.verify refuses it.
+        self.log("baseline: invalid token");
+        let (signed, _) = session
+            .access
+            .rsplit_once('.')
+            .ok_or("baseline token has no signature")?;
+        let forged = format!("{signed}.{}", B64.encode([7u8; 32]));
+        let reply = self
+            .runtime
+            .block_on(api.get("/api/profile", Some(&forged)))?;
+        if reply.status != 401 {
+            return Err(format!("baseline, forged token: {} {}", reply.status, reply.text).into());
+        }
+        let mut load = self.load(
+            &url,
+            Traffic::Get {
+                bearer: Some(&forged),
+            },
+        );
+        load.expect = 401;
+        let m = self.measure_groups(&load, &[node, redis])?;
+        self.report.info(
+            "baseline: invalid token (bad signature)",
+            summary(&m, "CPU (node + redis)"),
+        );
+        self.figures.baseline.invalid_token = Some((m.load.rate(), m.load.p99_ms));
+        self.report.record("baseline_invalid_token", measured_json(&m));
+
+        self.log("baseline: login, 32 connections (bcrypt cost 12)");
+        let login_url = format!("{base}/api/login");
+        let body =
+            json!({ "email": session.user.email, "password": session.user.password }).to_string();
+        let mut load = self.load(&login_url, Traffic::PostJson { body: &body });
+        load.duration = self.secs + Duration::from_secs(4);
+        load.timeout = BASELINE_LOGIN_TIMEOUT;
+        let m = self.measure_groups(&load, &[node, redis])?;
+        let rate = m.load.rate();
+        self.report.info(
+            "baseline: login, 32 conns (bcryptjs cost 12)",
+            format!(
+                "{rate:.1} logins/s, p50 {:.0} ms, p99 {:.0} ms, {} errors",
+                m.load.p50_ms,
+                m.load.p99_ms,
+                m.load.errors()
+            ),
+        );
+        self.figures.baseline.login = Some((rate, m.load.p99_ms));
+        self.report.record("baseline_login", measured_json(&m));
+
+        self.log("baseline: 500 sequential refresh rotations");
+        let (rate, p50, p99, max) = self.sequential_refreshes(&api)?;
+        self.report.info(
+            "baseline: refresh, 500 sequential rotations",
+            format!("{rate:.0}/s, p50 {p50:.1} ms, p99 {p99:.1} ms"),
+        );
+        self.figures.baseline.refresh_sequential = Some(rate);
+        self.report.record(
+            "baseline_refresh_sequential",
+            json!({ "rotations": SEQUENTIAL_REFRESHES, "per_second": rate, "p50_ms": p50,
+                    "p99_ms": p99, "max_ms": max }),
+        );
+        Ok(())
+    }
+
+    /// The headline: each figure edgeauth has divided by the same figure of the baseline (or of
+    /// the JavaScript reference edge), for every pair this run measured.
+    fn ratios(&mut self) {
+        let f = &self.figures;
+        let b = &f.baseline;
+        let ms = |v: f64| format!("{v:.3} ms");
+        let per_s = |v: f64| format!("{v:.0}/s");
+        let p99 = |v: f64| format!("p99 {v:.1} ms");
+        let fst = |p: Option<(f64, f64)>| p.map(|(a, _)| a);
+        let snd = |p: Option<(f64, f64)>| p.map(|(_, b)| b);
+        type Show = Box<dyn Fn(f64) -> String>;
+        let lines: Vec<(&str, Option<f64>, Option<f64>, Show, Option<Bound>)> = vec![
+            (
+                "edge CPU per authenticated request ÷ JS reference edge's",
+                f.edge_cpu_ms,
+                f.reference_edge_cpu_ms,
+                Box::new(ms),
+                Some(Bound::AtMost(1.10)),
+            ),
+            (
+                "operator CPU per authenticated request (origin + bridge + Redis) ÷ baseline's (node + Redis)",
+                f.operator_cpu_ms,
+                b.cpu_ms,
+                Box::new(ms),
+                Some(Bound::AtMost(0.25)),
+            ),
+            (
+                "profile throughput, one workerd per core ÷ baseline",
+                fst(f.profile_per_core),
+                fst(b.profile),
+                Box::new(per_s),
+                Some(Bound::AtLeast(1.25)),
+            ),
+            (
+                "profile p99, one workerd per core ÷ baseline",
+                snd(f.profile_per_core),
+                snd(b.profile),
+                Box::new(p99),
+                None,
+            ),
+            (
+                "profile throughput, one isolate ÷ baseline",
+                fst(f.profile_one_isolate),
+                fst(b.profile),
+                Box::new(per_s),
+                None,
+            ),
+            (
+                "profile p99, one isolate ÷ baseline",
+                snd(f.profile_one_isolate),
+                snd(b.profile),
+                Box::new(p99),
+                None,
+            ),
+            (
+                "invalid token throughput ÷ baseline",
+                fst(f.invalid_token),
+                fst(b.invalid_token),
+                Box::new(per_s),
+                None,
+            ),
+            (
+                "login rate, 32 conns (argon2id 19 MiB t=2 ÷ bcrypt cost 12)",
+                fst(f.login),
+                fst(b.login),
+                Box::new(|v| format!("{v:.1}/s")),
+                Some(Bound::AtLeast(20.0)),
+            ),
+            (
+                "login p99 ÷ baseline",
+                snd(f.login),
+                snd(b.login),
+                Box::new(|v| format!("p99 {v:.0} ms")),
+                None,
+            ),
+            (
+                "500 sequential refreshes: rate ÷ baseline",
+                f.refresh_sequential,
+                b.refresh_sequential,
+                Box::new(per_s),
+                Some(Bound::AtLeast(2.0)),
+            ),
+        ];
+        for (name, ours, theirs, show, target) in lines {
+            let (Some(ours), Some(theirs)) = (ours, theirs) else {
+                continue;
+            };
+            self.report.ratio(Ratio {
+                name: name.to_owned(),
+                value: ours / theirs,
+                figures: (ours, theirs),
+                edgeauth: show(ours),
+                other: show(theirs),
+                target,
+            });
+        }
     }
 }
 
