@@ -25,7 +25,7 @@ step = @printf '\n==> %s\n' $(1)
 help:
 	@echo "make dev        run the whole stack locally (redis, bridge, origin, wrangler dev)"
 	@echo "make test       check prerequisites, then fmt, clippy, builds and every test"
-	@echo "make bench      benchmark the real stack (release builds, workerd serve; ~4 min)"
+	@echo "make bench      benchmark the real stack against a same-run baseline (release builds, workerd serve; ~7 min)"
 	@echo "make worker     build the edge worker into worker/build (prints Wasm size)"
 	@echo "make fmt        format all Rust code"
 	@echo "make lint       clippy (native and wasm32), warnings are errors"

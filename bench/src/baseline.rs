@@ -63,7 +63,10 @@ impl Baseline {
             .env("NODE_ENV", "production");
         stack.launch(NODE, node)?;
         let url = format!("http://127.0.0.1:{port}");
-        wait_for(|| healthz(port), "the baseline (node bench/baseline/server.js)")?;
+        wait_for(
+            || healthz(port),
+            "the baseline (node bench/baseline/server.js)",
+        )?;
         Ok(Self { url, _dir: dir })
     }
 }

@@ -110,7 +110,14 @@ impl Report {
                 })
                 .collect();
             out.push_str(&render(
-                &["ratio (same run)", "edgeauth ÷ other", "edgeauth", "other", "target", ""],
+                &[
+                    "ratio (same run)",
+                    "edgeauth ÷ other",
+                    "edgeauth",
+                    "other",
+                    "target",
+                    "",
+                ],
                 &cells,
             ));
             out.push_str("\n\n");

@@ -17,9 +17,9 @@ use edgeauth_e2e::{Api, Stack};
 use jwt_simple::prelude::Ed25519KeyPair;
 use serde_json::{json, Value};
 
+use crate::baseline::{self, Baseline};
 use crate::load::{Generators, Load, LoadResult, Traffic};
 use crate::procfs::{bytes_read, group_cpu_seconds, status_kib};
-use crate::baseline::{self, Baseline};
 use crate::report::{Bound, Ratio, Report};
 
 /// Connections for every concurrent scenario (the figure).
@@ -1014,7 +1014,8 @@ impl Bench<'_> {
             summary(&m, "CPU (node + redis)"),
         );
         self.figures.baseline.invalid_token = Some((m.load.rate(), m.load.p99_ms));
-        self.report.record("baseline_invalid_token", measured_json(&m));
+        self.report
+            .record("baseline_invalid_token", measured_json(&m));
 
         self.log("baseline: login, 32 connections (bcrypt cost 12)");
         let login_url = format!("{base}/api/login");

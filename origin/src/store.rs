@@ -612,7 +612,10 @@ impl Store {
 
     /// Records a nonce for `ttl_secs`; false if it was already seen (a replay).
     pub async fn claim_nonce(&self, nonce: &str, ttl_secs: u64) -> AppResult<bool> {
-        let reply = self.redis.execute(&claim_nonce_command(nonce, ttl_secs)).await?;
+        let reply = self
+            .redis
+            .execute(&claim_nonce_command(nonce, ttl_secs))
+            .await?;
         Ok(!reply.is_nil())
     }
 
