@@ -22,6 +22,10 @@ pub enum ErrorCode {
     RateLimited,
     RevocationUnavailable,
     ServiceUnavailable,
+    /// An app upstream behind the edge could not be reached.
+    UpstreamUnavailable,
+    /// An app upstream did not answer within its configured timeout.
+    UpstreamTimeout,
     InternalError,
 }
 
@@ -43,7 +47,9 @@ impl ErrorCode {
             Self::UnsupportedMediaType => 415,
             Self::RateLimited => 429,
             Self::InternalError => 500,
+            Self::UpstreamUnavailable => 502,
             Self::RevocationUnavailable | Self::ServiceUnavailable => 503,
+            Self::UpstreamTimeout => 504,
         }
     }
 
@@ -65,6 +71,8 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::RevocationUnavailable => "revocation_unavailable",
             Self::ServiceUnavailable => "service_unavailable",
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::UpstreamTimeout => "upstream_timeout",
             Self::InternalError => "internal_error",
         }
     }

@@ -6,10 +6,10 @@
 //!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
-//! | `ea:u:{user id}` | hash | id, username, email, pw (argon2id PHC), pwv (password version, bumped by every change), created_at | never |
+//! | `ea:u:{user id}` | hash | id, username, email, pw (argon2id PHC), pwv (password version, bumped by every change), created_at, roles (sorted role names, space-separated; `crate::roles`) | never |
 //! | `ea:email:{canonical email}` | string | user id | never |
 //! | `ea:name:{lowercase username}` | string | user id | never |
-//! | `ea:s:{session id}` | hash | uid, created_at, last_used_at, ua, ip, gen, rt (SHA-256 of the newest refresh token), rotated_at_ms, abs_exp | min(idle lifetime, absolute end) — refreshed on each rotation |
+//! | `ea:s:{session id}` | hash | uid, roles (a copy of the user's, kept in step by `set_roles.lua`), created_at, last_used_at, ua, ip, gen, rt (SHA-256 of the newest refresh token), rotated_at_ms, abs_exp | min(idle lifetime, absolute end) — refreshed on each rotation |
 //! | `ea:us:{user id}` | sorted set | the user's session ids scored by creation (ms); never more than the session cap (an index; the hashes are the truth) | absolute session lifetime after the newest session |
 //! | `ea:n:{nonce}` | string | edge-signature nonces already seen | twice the signature window |
 //! | `ea:lk:{account}:{address}` | hash | failures, locked_until of one account from one address (unknown devices) | the lockout's forget-after time |
@@ -102,11 +102,14 @@ pub fn action_budget(action: &str, ip: &str) -> String {
 /// Field of the session hash that names its user (what the edge checks per request).
 pub const SESSION_USER_FIELD: &str = "uid";
 
-/// Every Redis command the edge sends: `HGET` of the session's user per authenticated request,
-/// `PING` for `/healthz`. The edge's Upstash token needs nothing more, so it should be a
+/// Field of the session hash (and of the user hash) with the user's roles (`crate::roles`).
+pub const ROLES_FIELD: &str = "roles";
+
+/// Every Redis command the edge sends: `HMGET` of the session's user and roles per
+/// authenticated request, `PING` for `/healthz`. The edge's Upstash token needs nothing more, so it should be a
 /// read-only one (the dev bridge's read-only token allows exactly these). Extend this list,
 /// and only this list, when the edge learns a new command.
-pub const EDGE_COMMANDS: &[&str] = &["HGET", "PING"];
+pub const EDGE_COMMANDS: &[&str] = &["HMGET", "PING"];
 
 /// Lua scripts, as data. Each documents its KEYS/ARGV and replies.
 pub mod scripts {
@@ -119,6 +122,12 @@ pub mod scripts {
     pub const CREATE_SESSION: &str = concat!(
         include_str!("lua/session_index.lua"),
         include_str!("lua/create_session.lua")
+    );
+
+    /// Adds, removes or lists a user's roles, copying the result into every live session.
+    pub const SET_ROLES: &str = concat!(
+        include_str!("lua/session_index.lua"),
+        include_str!("lua/set_roles.lua")
     );
 
     /// Rotates a refresh token atomically, within the refresh budget of the client address;

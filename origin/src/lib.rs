@@ -7,6 +7,7 @@ pub mod config;
 pub mod config_reference;
 pub mod cookie;
 pub mod edge_check;
+pub mod edge_config;
 pub mod edge_trust;
 pub mod error;
 pub mod extract;
@@ -19,6 +20,7 @@ pub mod routes;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;
+pub mod user_admin;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

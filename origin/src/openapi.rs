@@ -202,6 +202,8 @@ mod tests {
             | ErrorCode::RateLimited
             | ErrorCode::RevocationUnavailable
             | ErrorCode::ServiceUnavailable
+            | ErrorCode::UpstreamUnavailable
+            | ErrorCode::UpstreamTimeout
             | ErrorCode::InternalError => (),
         };
         let sample = edgeauth_core::ApiError::validation(vec![edgeauth_core::FieldError::new(

@@ -6,6 +6,7 @@ pub mod client;
 pub mod observe;
 pub mod signed;
 pub mod stack;
+pub mod upstream;
 pub mod workerd;
 
 pub use client::Api;

@@ -11,6 +11,7 @@ mod durability;
 mod extra;
 mod flows;
 mod forgery;
+mod gateway;
 mod headers;
 mod identity;
 mod lifetimes;
@@ -86,6 +87,7 @@ pub fn all() -> Vec<Test> {
     all.extend(storage::tests());
     all.extend(headers::tests());
     all.extend(origin_trust::tests());
+    all.extend(gateway::tests());
     all
 }
 
