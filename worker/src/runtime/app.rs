@@ -61,11 +61,12 @@ pub async fn forward(
     let limit = request.rule.body_limit;
     let declared = check_declared_length(content_length, limit)?;
     let over_limit = Rc::new(Cell::new(false));
+    let controller = AbortController::new().map_err(internal)?;
     let body = match req.body() {
         Some(stream) if method_has_body(&method) => Some(if declared {
             stream
         } else {
-            counted(stream, limit, over_limit.clone()).map_err(internal)?
+            counted(stream, limit, over_limit.clone(), controller.clone()).map_err(internal)?
         }),
         _ => None,
     };
@@ -94,7 +95,6 @@ pub async fn forward(
             .map_err(internal)?;
     }
 
-    let controller = AbortController::new().map_err(internal)?;
     let init = RequestInit::new();
     init.set_method(&method);
     init.set_headers(&headers);
@@ -123,7 +123,8 @@ pub async fn forward(
         }
     };
     let response: Response = match outcome {
-        Err(_) if over_limit.get() => {
+        // Checked on success too: the app must never act on a cut-off body as if it were whole.
+        _ if over_limit.get() => {
             return Err(EdgeError::PayloadTooLarge {
                 limit: usize::try_from(limit).unwrap_or(usize::MAX),
             })
@@ -184,12 +185,14 @@ fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The body through a `TransformStream` that counts bytes and errors the stream once more
-/// than `limit` have passed (the fetch then fails and `over` tells why).
+/// The body through a `TransformStream` that counts bytes; once more than `limit` have passed
+/// it aborts the upstream fetch (the app sees a broken request, never a shorter body that looks
+/// whole) and errors the stream; `over` tells the caller why the fetch failed.
 fn counted(
     stream: ReadableStream,
     limit: u64,
     over: Rc<Cell<bool>>,
+    fetch: AbortController,
 ) -> Result<ReadableStream, JsValue> {
     let seen = Cell::new(0u64);
     let transform = Closure::<dyn FnMut(JsValue, JsValue) -> Result<(), JsValue>>::new(
@@ -200,6 +203,7 @@ fn counted(
             seen.set(seen.get() + length);
             if seen.get() > limit {
                 over.set(true);
+                fetch.abort();
                 let error: Function = Reflect::get(&controller, &"error".into())?.dyn_into()?;
                 error.call1(
                     &controller,
