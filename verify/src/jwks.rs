@@ -103,6 +103,13 @@ struct CacheState {
     last_attempt: Option<Instant>,
 }
 
+impl CacheState {
+    fn is_younger_than(&self, max_age: Duration, now: Instant) -> bool {
+        self.fetched_at
+            .is_some_and(|at| now.saturating_duration_since(at) < max_age)
+    }
+}
+
 /// The assertion JWKS of one edge, fetched lazily and cached.
 pub(crate) struct KeyCache {
     http: reqwest::Client,
@@ -127,13 +134,25 @@ impl KeyCache {
     /// The key for `kid`, fetching the JWKS first when the cache is older than its TTL or does
     /// not know `kid` (at most once per `min_refetch_interval`).
     pub(crate) async fn key(&self, kid: &str) -> Result<Ed25519PublicKey, Rejection> {
-        if let Some(key) = self.fresh_key(kid, Instant::now()) {
+        let ttl = self.timing.ttl;
+        let usable_for = ttl + self.timing.max_stale;
+        if let Some(key) = self.cached(kid, Instant::now(), ttl) {
             return Ok(key);
         }
-        let _one_fetch = self.fetching.lock().await;
+        let _one_fetch = match self.fetching.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                // Another request is fetching: a key within the grace period serves meanwhile
+                // rather than making this request wait for the edge.
+                if let Some(key) = self.cached(kid, Instant::now(), usable_for) {
+                    return Ok(key);
+                }
+                self.fetching.lock().await
+            }
+        };
         let now = Instant::now();
         // Another request may have fetched while this one waited.
-        if let Some(key) = self.fresh_key(kid, now) {
+        if let Some(key) = self.cached(kid, now, ttl) {
             return Ok(key);
         }
         if self.may_fetch(now) {
@@ -152,14 +171,10 @@ impl KeyCache {
             }
         }
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        let usable = state.fetched_at.is_some_and(|at| {
-            now.saturating_duration_since(at) < self.timing.ttl + self.timing.max_stale
-        });
-        if !usable {
+        if !state.is_younger_than(usable_for, now) {
             return Err(Rejection::KeysUnavailable(format!(
-                "no assertion keys fetched from {} within the last {:?}",
-                self.url,
-                self.timing.ttl + self.timing.max_stale
+                "no assertion keys fetched from {} within the last {usable_for:?}",
+                self.url
             )));
         }
         state
@@ -169,12 +184,10 @@ impl KeyCache {
             .ok_or_else(|| Rejection::UnknownKey(kid.to_owned()))
     }
 
-    fn fresh_key(&self, kid: &str, now: Instant) -> Option<Ed25519PublicKey> {
+    /// The cached key for `kid` if the cache was fetched less than `max_age` ago.
+    fn cached(&self, kid: &str, now: Instant, max_age: Duration) -> Option<Ed25519PublicKey> {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        let fresh = state
-            .fetched_at
-            .is_some_and(|at| now.saturating_duration_since(at) < self.timing.ttl);
-        if fresh {
+        if state.is_younger_than(max_age, now) {
             state.keys.get(kid).cloned()
         } else {
             None

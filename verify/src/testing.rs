@@ -1,7 +1,7 @@
 //! Test helpers (feature `testing`): sign assertions the way the edge does and serve their JWKS
 //! from a real local HTTP server, so an app's tests exercise the real verification path.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -110,6 +110,7 @@ mod server {
         jwks: RwLock<Value>,
         requests: AtomicUsize,
         failing: AtomicBool,
+        delay_ms: AtomicU64,
     }
 
     /// A stand-in for the edge's assertion side: an Ed25519 signing key and a real HTTP
@@ -213,6 +214,12 @@ mod server {
             self.published.failing.store(failing, Ordering::SeqCst);
         }
 
+        /// Makes every JWKS answer wait this long first (a slow edge).
+        pub fn set_delay(&self, delay: std::time::Duration) {
+            let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+            self.published.delay_ms.store(ms, Ordering::SeqCst);
+        }
+
         /// Stops the server: the port refuses connections afterwards.
         pub async fn stop(&mut self) {
             if let Some(stop) = self.stop.take() {
@@ -234,6 +241,10 @@ mod server {
 
     async fn serve_jwks(State(published): State<Arc<Published>>) -> Response {
         published.requests.fetch_add(1, Ordering::SeqCst);
+        let delay = published.delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+        }
         if published.failing.load(Ordering::SeqCst) {
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }

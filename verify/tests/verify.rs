@@ -376,6 +376,33 @@ async fn stale_keys_serve_while_the_edge_is_down_but_only_for_the_grace_period()
 }
 
 #[tokio::test]
+async fn a_slow_refresh_does_not_hold_up_requests_with_a_usable_key() {
+    let edge = edge().await;
+    let mut config = edge.config("notes");
+    config.jwks_ttl = Duration::from_millis(100);
+    config.jwks_min_refetch_interval = Duration::ZERO;
+    let verifier = verifier(config);
+    let token = edge.assertion("notes", "u", &[]);
+    assert!(verifier.verify(&token).await.is_ok());
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    edge.set_delay(Duration::from_millis(1500));
+    let refreshing = {
+        let (verifier, token) = (verifier.clone(), token.clone());
+        tokio::spawn(async move { verifier.verify(&token).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    assert!(verifier.verify(&token).await.is_ok());
+    assert!(
+        started.elapsed() < Duration::from_millis(700),
+        "served from the stale cache, not after the refresh: {:?}",
+        started.elapsed()
+    );
+    assert!(refreshing.await.expect("join").is_ok());
+    assert_eq!(edge.jwks_requests(), 2);
+}
+
+#[tokio::test]
 async fn bad_configurations_are_refused() {
     let ok = || VerifierConfig::new("https://edge.example/jwks", "https://edge.example", "notes");
     assert!(Verifier::new(ok()).is_ok());
