@@ -80,8 +80,20 @@ pub(super) fn parse_tables(tables: &[(&str, &str)]) -> Result<RouteTable, RouteT
         }
         let table: RawTable = serde_json::from_str(text)
             .map_err(|e| err(*source, format!("is not a valid route table: {e}")))?;
-        raw_upstreams.extend(table.upstreams.into_iter().enumerate().map(|(i, v)| (*source, i, v)));
-        raw_rules.extend(table.routes.into_iter().enumerate().map(|(i, v)| (*source, i, v)));
+        raw_upstreams.extend(
+            table
+                .upstreams
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (*source, i, v)),
+        );
+        raw_rules.extend(
+            table
+                .routes
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (*source, i, v)),
+        );
     }
 
     let mut upstreams: Vec<Upstream> = Vec::new();
