@@ -377,6 +377,8 @@ function showSignedOut() {
   $('#signed-out').hidden = false;
   $('#who').textContent = 'Not signed in';
   $('#sessions').replaceChildren();
+  $('#notes').replaceChildren();
+  $('#notes-status').textContent = 'Press Load to see them.';
   for (const form of document.querySelectorAll('form')) form.reset();
 }
 
@@ -406,6 +408,27 @@ async function loadProfileAndSessions() {
   const profile = await api('GET', '/api/profile', { auth: true });
   state.sessionId = profile.session_id;
   await loadSessions();
+}
+
+/**
+ * Loaded on demand (the Load button, or after adding a note), so signing in costs the page no
+ * extra request. The notes app is optional: without a `/notes/` route the panel hides itself.
+ */
+async function loadNotes() {
+  const status = $('#notes-status');
+  try {
+    const { notes } = await api('GET', '/notes/api/notes', { auth: true });
+    $('#notes-panel').hidden = false;
+    status.textContent = notes.length ? '' : 'No notes yet.';
+    $('#notes').replaceChildren(...notes.map((note) => el('li', {}, el('span', {}, note.text))));
+  } catch (error) {
+    if (error instanceof SessionEnded) throw error;
+    if (error.status === 404) {
+      $('#notes-panel').hidden = true;
+      return;
+    }
+    status.textContent = 'The notes app is not reachable right now.';
+  }
 }
 
 async function loadSessions() {
@@ -510,6 +533,16 @@ function wire() {
 
   onClick('#reload-sessions', async () => {
     await loadSessions();
+  });
+
+  onClick('#reload-notes', async () => {
+    await loadNotes();
+  });
+
+  onSubmit($('#note-form'), async ({ text }) => {
+    await api('POST', '/notes/api/notes', { auth: true, body: { text } });
+    $('#note-form').reset();
+    await loadNotes();
   });
 
   onClick('#logout', async () => {
