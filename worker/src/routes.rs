@@ -41,6 +41,17 @@ pub const PAGE_PATHS: &[&str] = &["/", "/app.js", "/app.css", "/favicon.svg"];
 
 type Methods = &'static [(&'static str, Handling)];
 
+/// The mail-backed auth routes (issue 18), all `POST`: verification, password reset, email
+/// change. The tokens they take ride in request bodies, never in URLs.
+const EMAIL_ROUTES: &[(&str, (&str, Handling))] = &[
+    ("/api/email/verify", ("POST", Forward(Anonymous))),
+    ("/api/email/verify/resend", ("POST", Forward(Anonymous))),
+    ("/api/password/forgot", ("POST", Forward(Anonymous))),
+    ("/api/password/reset", ("POST", Forward(Anonymous))),
+    ("/api/email/change", ("POST", Forward(Bearer))),
+    ("/api/email/change/confirm", ("POST", Forward(Anonymous))),
+];
+
 /// The methods of a path, or `None` if the path does not exist.
 fn endpoint(path: &str) -> Option<Methods> {
     Some(match path {
@@ -52,6 +63,9 @@ fn endpoint(path: &str) -> Option<Methods> {
         "/api/profile" | "/api/sessions" => &[("GET", Forward(Bearer))],
         "/api/logout-all" | "/api/password" => &[("POST", Forward(Bearer))],
         _ => {
+            if let Some((_, handling)) = EMAIL_ROUTES.iter().find(|(p, _)| *p == path) {
+                return Some(std::slice::from_ref(handling));
+            }
             let id = path.strip_prefix("/api/sessions/")?;
             if !is_session_id(id) {
                 return None;
@@ -112,6 +126,12 @@ mod tests {
             ("GET", "/api/sessions", Forward(Bearer)),
             ("DELETE", "/api/sessions/abc-DEF_123", Forward(Bearer)),
             ("POST", "/api/password", Forward(Bearer)),
+            ("POST", "/api/password/forgot", Forward(Anonymous)),
+            ("POST", "/api/password/reset", Forward(Anonymous)),
+            ("POST", "/api/email/verify", Forward(Anonymous)),
+            ("POST", "/api/email/verify/resend", Forward(Anonymous)),
+            ("POST", "/api/email/change", Forward(Bearer)),
+            ("POST", "/api/email/change/confirm", Forward(Anonymous)),
         ];
         for (method, path, want) in cases {
             assert_eq!(classify(method, path), Ok(want), "{method} {path}");
