@@ -262,7 +262,7 @@ wait_for redis 15 redis_ready
 # The origin gets it as EDGEAUTH_SMTP_URL unless .env names another SMTP server.
 start maildev env PATH="$NODE_BIN_DIR:$PATH" "$ROOT/node_modules/.bin/maildev" \
   --smtp "$MAIL_SMTP_PORT" --web "$MAIL_WEB_PORT" --ip "$HOST" --web-ip "$HOST"
-wait_for maildev 30 http_ok "http://$HOST:$MAIL_WEB_PORT/email"
+wait_for maildev 30 http_ok "http://$HOST:$MAIL_WEB_PORT/api/healthz"
 declare -a MAIL_ENV=()
 if [[ -z $(dotenv_get .env EDGEAUTH_SMTP_URL) ]]; then
   MAIL_ENV=(EDGEAUTH_SMTP_URL="smtp://$HOST:$MAIL_SMTP_PORT")

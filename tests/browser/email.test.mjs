@@ -66,7 +66,7 @@ async function settled(page) {
 async function mailTo(address, subject) {
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const mails = await (await fetch(`${MAILDEV}/email`)).json();
+    const mails = await (await fetch(`${MAILDEV}/api/email`)).json();
     const found = mails.filter((m) => m.subject.includes(subject)
       && (m.to ?? []).some((t) => t.address.toLowerCase() === address.toLowerCase()));
     if (found.length) return found[found.length - 1];

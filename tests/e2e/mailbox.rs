@@ -1,4 +1,4 @@
-//! The stack's maildev inbox, read through maildev's REST API (`GET /email`), as the tests
+//! The stack's maildev inbox, read through maildev's REST API (`GET /api/email`), as the tests
 //! read the mails edgeauth sends.
 
 use std::time::{Duration, Instant};
@@ -63,7 +63,7 @@ impl Inbox {
     pub async fn all(&self) -> Result<Vec<Mail>, BoxError> {
         let reply = self
             .http
-            .get(format!("{}/email", self.base))
+            .get(format!("{}/api/email", self.base))
             .timeout(Duration::from_secs(10))
             .send()
             .await?;

@@ -811,9 +811,11 @@ impl Stack {
         }
         self.launch_logging("maildev", maildev, true)?;
         wait_port(self.maildev_smtp_port, Duration::from_secs(30))?;
-        wait_http(&format!("{web}/email"), Duration::from_secs(30), |s| {
-            s == 200
-        })
+        wait_http(
+            &format!("{web}/api/healthz"),
+            Duration::from_secs(30),
+            |s| s == 200,
+        )
     }
 
     /// Stops maildev (its SMTP port then refuses connections, like a mail server that is down).

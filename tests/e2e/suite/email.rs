@@ -739,7 +739,7 @@ async fn mail_queued_while_smtp_is_down_arrives_once(stack: &'static Stack) -> O
     let session = api.new_session().await?;
     stack.mail_settled().await?;
     let failures_before = metric(stack, "edgeauth_mail_failures_total").await?;
-    stack.stop_maildev()?;
+    tokio::task::spawn_blocking(move || stack.stop_maildev()).await??;
     let outcome: Outcome = async {
         let started = Instant::now();
         let forgot = api
@@ -776,7 +776,8 @@ async fn mail_queued_while_smtp_is_down_arrives_once(stack: &'static Stack) -> O
         Ok(())
     }
     .await;
-    stack.start_maildev()?;
+    // Starting waits for maildev's API with a blocking client.
+    tokio::task::spawn_blocking(move || stack.start_maildev()).await??;
     outcome?;
     let inbox = inbox(stack)?;
     one_mail(&inbox, &session.user.email, "Reset your password").await?;
