@@ -109,11 +109,11 @@ test('a reset link from the inbox leads to a new password and a signed-in page',
   await page.click('#logout');
   await page.locator('#signed-out').waitFor({ state: 'visible' });
 
+  await page.click('#show-login');
   await page.click('#show-forgot');
   await page.locator('#forgot-form [name=email]').fill(user.email);
   await page.locator('#forgot-form button[type=submit]').click();
-  await page.locator('#notice').waitFor({ state: 'visible' });
-  assert.match(await page.textContent('#notice'), /on its way/);
+  await page.waitForFunction(() => /on its way/.test(document.querySelector('#notice')?.textContent ?? ''));
 
   const link = linkIn(await mailTo(user.email, 'Reset your password'), 'reset');
   assert.ok(link.startsWith(`${EDGE}/#reset=`), link);
@@ -131,7 +131,7 @@ test('a reset link from the inbox leads to a new password and a signed-in page',
   await tab.locator('#reset-form [name=new_password]').fill(password);
   await tab.locator('#reset-form button[type=submit]').click();
   await tab.locator('#login-form').waitFor({ state: 'visible' });
-  assert.match(await tab.textContent('#notice'), /new password is set/);
+  await tab.waitForFunction(() => /new password is set/.test(document.querySelector('#notice')?.textContent ?? ''));
 
   await tab.locator('#login-form [name=email]').fill(user.email);
   await tab.locator('#login-form [name=password]').fill(password);
@@ -158,8 +158,7 @@ test('the verify link confirms the address shown in the profile', { timeout: 90_
   const link = linkIn(await mailTo(user.email, 'Confirm your email address'), 'verify');
   await page.goto(link);
   await settled(page);
-  await page.locator('#notice').waitFor({ state: 'visible' });
-  assert.match(await page.textContent('#notice'), /confirmed/);
+  await page.waitForFunction(() => /confirmed/.test(document.querySelector('#notice')?.textContent ?? ''));
   await page.waitForFunction(() => document.querySelector('#profile-verified')?.textContent === 'Yes');
   await context.close();
 });
