@@ -2,6 +2,7 @@
 # `make dev`: the whole edgeauth stack on 127.0.0.1, in the foreground.
 #
 #   redis-server :6380 (data in .dev/redis, AOF on, fsync before every acknowledgement)
+#   maildev :1025 SMTP, :1080 web inbox (every mail the origin sends lands here)
 #   edgeauth-bridge :8079 (Upstash REST → redis)
 #   edgeauth-origin serve :8788 (admin listener: metrics, healthz, readyz on :9788)
 #   edgeauth-example-notes :8790 (the example app behind the edge at /notes/)
@@ -28,6 +29,8 @@ ORIGIN_PORT=8788
 ADMIN_PORT=9788
 EDGE_PORT=8787
 NOTES_PORT=8790
+MAIL_SMTP_PORT=1025
+MAIL_WEB_PORT=1080
 HOST=127.0.0.1
 DEV_DIR=$ROOT/.dev
 LOG_DIR=$DEV_DIR/logs
@@ -54,7 +57,7 @@ port_taken() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
 
 check_ports_free() {
   local port busy=0
-  for port in "$REDIS_PORT" "$BRIDGE_PORT" "$ORIGIN_PORT" "$ADMIN_PORT" "$EDGE_PORT" "$NOTES_PORT"; do
+  for port in "$REDIS_PORT" "$BRIDGE_PORT" "$ORIGIN_PORT" "$ADMIN_PORT" "$EDGE_PORT" "$NOTES_PORT" "$MAIL_SMTP_PORT" "$MAIL_WEB_PORT"; do
     if port_taken "$port"; then
       printf 'dev: port %s on %s is already in use' "$port" "$HOST" >&2
       local owner=
@@ -266,13 +269,26 @@ start redis redis-server --port "$REDIS_PORT" --bind "$HOST" --dir "$REDIS_DIR" 
   --daemonize no --logfile ""
 wait_for redis 15 redis_ready
 
+# ---- maildev: a local SMTP server with a web inbox (npm devDependency), so every mail the
+# origin sends (verification, password reset, email change, notices) can be read in a browser.
+# The origin gets it as EDGEAUTH_SMTP_URL unless .env names another SMTP server.
+start maildev env PATH="$NODE_BIN_DIR:$PATH" "$ROOT/node_modules/.bin/maildev" \
+  --smtp "$MAIL_SMTP_PORT" --web "$MAIL_WEB_PORT" --ip "$HOST" --web-ip "$HOST"
+wait_for maildev 30 http_ok "http://$HOST:$MAIL_WEB_PORT/api/healthz"
+declare -a MAIL_ENV=()
+if [[ -z $(dotenv_get .env EDGEAUTH_SMTP_URL) ]]; then
+  MAIL_ENV=(EDGEAUTH_SMTP_URL="smtp://$HOST:$MAIL_SMTP_PORT")
+  [[ -n $(dotenv_get .env EDGEAUTH_MAIL_FROM) ]] || MAIL_ENV+=(EDGEAUTH_MAIL_FROM="edgeauth dev <no-reply@edgeauth.localhost>")
+  [[ -n $(dotenv_get .env EDGEAUTH_PUBLIC_URL) ]] || MAIL_ENV+=(EDGEAUTH_PUBLIC_URL="http://$HOST:$EDGE_PORT")
+fi
+
 start bridge env BRIDGE_LISTEN="$HOST:$BRIDGE_PORT" BRIDGE_REDIS_URL="redis://$HOST:$REDIS_PORT" \
   UPSTASH_REDIS_REST_TOKEN="$BRIDGE_TOKEN" ${BRIDGE_READONLY_TOKEN:+BRIDGE_READONLY_TOKEN="$BRIDGE_READONLY_TOKEN"} \
   "$BIN_DIR/edgeauth-bridge"
 wait_for bridge 20 http_ok "http://$HOST:$BRIDGE_PORT/healthz"
 
 start origin env EDGEAUTH_LISTEN="$HOST:$ORIGIN_PORT" EDGEAUTH_ADMIN_LISTEN="$HOST:$ADMIN_PORT" \
-  "$BIN_DIR/edgeauth-origin" serve
+  ${MAIL_ENV[@]+"${MAIL_ENV[@]}"} "$BIN_DIR/edgeauth-origin" serve
 wait_for origin 20 port_taken "$ORIGIN_PORT"
 
 # The example app: reachable on loopback only, verifies the edge's assertions.
@@ -295,6 +311,7 @@ edgeauth dev stack is up. Ctrl-C stops everything.
   admin    http://$HOST:$ADMIN_PORT       (origin's /metrics, /healthz, /readyz; not through the edge)
   bridge   http://$HOST:$BRIDGE_PORT       .dev/logs/bridge.log   (Upstash REST → redis)
   redis    redis://$HOST:$REDIS_PORT      .dev/logs/redis.log    (data: .dev/redis)
+  maildev  http://$HOST:$MAIL_WEB_PORT       .dev/logs/maildev.log  (web inbox of every mail sent; SMTP on $HOST:$MAIL_SMTP_PORT)
 
   try:     curl http://$HOST:$EDGE_PORT/healthz
            curl http://$HOST:$EDGE_PORT/notes/public/hello

@@ -11,6 +11,7 @@ pub mod email;
 pub mod error;
 pub mod headers;
 pub mod keys;
+pub mod mail;
 pub mod rate_limit;
 pub mod redis_layout;
 pub mod refresh;

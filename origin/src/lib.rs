@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod key_admin;
+pub mod mail;
 pub mod openapi;
 pub mod passwords;
 pub mod redis_client;

@@ -209,6 +209,7 @@ async fn run(state: AppState) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    edgeauth_origin::mail::describe_metrics();
     warn_about_redis(&state).await;
     // Bind both listeners before serving either, so a taken port fails the start-up.
     let listener = match bind(&state.settings.listen, "EDGEAUTH_LISTEN").await {
@@ -242,6 +243,12 @@ async fn run(state: AppState) -> ExitCode {
                 tracing::error!(error = %e, "admin listener failed");
             }
         });
+    }
+    if state.settings.mail.enabled() {
+        tracing::info!(public_url = %state.settings.mail.public_url, "mail delivery on (outbox in Redis)");
+        tokio::spawn(edgeauth_origin::mail::deliver_forever(state.clone()));
+    } else {
+        tracing::warn!("EDGEAUTH_SMTP_URL is not set: no mail is sent (no verification, password reset or email change)");
     }
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();

@@ -3,6 +3,7 @@
 //! free port with freshly generated keys and secrets, started once and stopped at the end.
 
 pub mod client;
+pub mod mailbox;
 pub mod observe;
 pub mod signed;
 pub mod stack;

@@ -223,6 +223,9 @@ pub struct Stack {
     pub bridge_token: String,
     /// The bridge's read-only token: the edge's, as `make dev` sets it up.
     pub bridge_readonly_token: String,
+    /// Base URL of maildev's web inbox and REST API (`None` when `origin_env` sets
+    /// `EDGEAUTH_SMTP_URL` itself, e.g. empty to send no mail).
+    pub maildev: Option<String>,
     /// The origin's signing keys (the tests forge and mint tokens with them).
     pub signing_keys: SigningKeyRing,
     /// The edge⇄origin secret, base64url (the tests sign direct origin calls with it).
@@ -248,6 +251,8 @@ pub struct Stack {
     /// Held while the stack runs: another stack in the same checkout logs elsewhere.
     _log_lock: File,
     redis_port: u16,
+    maildev_smtp_port: u16,
+    maildev_web_port: u16,
     origin_port: u16,
     admin_port: u16,
     bridge_port: u16,
@@ -267,6 +272,11 @@ impl Stack {
         let (redis_port, bridge_port, origin_port, edge_port) =
             (free_port()?, free_port()?, free_port()?, free_port()?);
         let admin_port = free_port()?;
+        let (maildev_smtp_port, maildev_web_port) = (free_port()?, free_port()?);
+        let own_smtp = !options
+            .origin_env
+            .iter()
+            .any(|(name, _)| name == "EDGEAUTH_SMTP_URL");
         let bridge_token = random_b64(24)?;
         let bridge_readonly_token = random_b64(24)?;
         let edge_secret = random_b64(32)?;
@@ -301,6 +311,7 @@ impl Stack {
             origin: format!("http://127.0.0.1:{origin_port}"),
             admin: format!("http://127.0.0.1:{admin_port}"),
             bridge: format!("http://127.0.0.1:{bridge_port}"),
+            maildev: own_smtp.then(|| format!("http://127.0.0.1:{maildev_web_port}")),
             bridge_token,
             bridge_readonly_token,
             signing_keys,
@@ -317,6 +328,8 @@ impl Stack {
             log_dir,
             _log_lock: log_lock,
             redis_port,
+            maildev_smtp_port,
+            maildev_web_port,
             origin_port,
             admin_port,
             bridge_port,
@@ -328,6 +341,9 @@ impl Stack {
             others: Mutex::new(Vec::new()),
         };
         stack.start_redis()?;
+        if stack.maildev.is_some() {
+            stack.start_maildev()?;
+        }
 
         let mut bridge = Command::new(stack.tools.bin_dir.join("edgeauth-bridge"));
         bridge
@@ -844,6 +860,21 @@ impl Stack {
                 self.options.access_ttl_secs.to_string(),
             )
             .env("EDGEAUTH_REDIS_TIMEOUT_MS", "2000")
+            // maildev, as `make dev` runs it; retries quick enough for the outage test, and no
+            // idle sweeps (they would show up in the tests that count Redis commands).
+            .env(
+                "EDGEAUTH_SMTP_URL",
+                format!("smtp://127.0.0.1:{}", self.maildev_smtp_port),
+            )
+            .env(
+                "EDGEAUTH_MAIL_FROM",
+                "edgeauth e2e <no-reply@edgeauth.test>",
+            )
+            .env("EDGEAUTH_PUBLIC_URL", &self.edge)
+            .env("EDGEAUTH_MAIL_RETRY_BASE_MS", "300")
+            .env("EDGEAUTH_MAIL_RETRY_MAX_MS", "1500")
+            .env("EDGEAUTH_SMTP_TIMEOUT_SECS", "3")
+            .env("EDGEAUTH_MAIL_SWEEP_SECS", "3600")
             .env(
                 "EDGEAUTH_REFRESH_PER_IP",
                 self.options.refresh_per_ip.to_string(),
@@ -905,6 +936,63 @@ impl Stack {
             child,
         });
         Ok(())
+    }
+
+    /// Starts maildev (from the repository's node_modules, as `make dev` does) on the stack's
+    /// SMTP and web ports; its inbox starts empty.
+    pub fn start_maildev(&self) -> Result<(), BoxError> {
+        let web = self
+            .maildev
+            .clone()
+            .ok_or("this stack runs without maildev")?;
+        let mut maildev = Command::new(self.tools.repo.join("node_modules/.bin/maildev"));
+        maildev
+            .args(["--smtp", &self.maildev_smtp_port.to_string()])
+            .args(["--web", &self.maildev_web_port.to_string()])
+            .args(["--ip", "127.0.0.1", "--web-ip", "127.0.0.1", "--silent"]);
+        if let Some(node_dir) = &self.tools.node_bin_dir {
+            let path = std::env::var("PATH").unwrap_or_default();
+            maildev.env("PATH", format!("{}:{path}", node_dir.display()));
+        }
+        self.launch_logging("maildev", maildev, true)?;
+        wait_port(self.maildev_smtp_port, Duration::from_secs(30))?;
+        wait_http(
+            &format!("{web}/api/healthz"),
+            Duration::from_secs(30),
+            |s| s == 200,
+        )
+    }
+
+    /// Stops maildev (its SMTP port then refuses connections, like a mail server that is down).
+    pub fn stop_maildev(&self) -> Result<(), BoxError> {
+        self.stop_process("maildev")
+    }
+
+    /// Waits (up to 15 s) until the origin has settled every mail it queued — sent or given up,
+    /// per its metrics — so mail deliveries do not land inside a measurement of Redis commands.
+    pub async fn mail_settled(&self) -> Result<(), BoxError> {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = client
+                .get(format!("{}/metrics", self.admin))
+                .send()
+                .await?
+                .text()
+                .await?;
+            let total = |name: &str| -> f64 {
+                text.lines()
+                    .filter(|l| l.starts_with(name))
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum()
+            };
+            let queued = total("edgeauth_mail_queued_total");
+            let settled = total("edgeauth_mail_sent_total") + total("edgeauth_mail_dead_total");
+            if settled >= queued || Instant::now() > deadline {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Starts redis-server (AOF on, noeviction) on its port, with its data in the stack's dir.
@@ -995,6 +1083,9 @@ impl Stack {
     /// Redis commands processed so far, by name (`INFO commandstats`; commands that scripts
     /// run count too), INFO itself excluded.
     pub async fn redis_command_counts(&self) -> Result<BTreeMap<String, u64>, BoxError> {
+        // Mails queued by the test's own sign-up are delivered in the background; let them
+        // finish first, so they are counted before a measurement, not inside it.
+        self.mail_settled().await?;
         let info = self.redis(&["INFO", "commandstats"]).await?;
         let text = info.as_str().ok_or("INFO did not answer a string")?;
         Ok(text

@@ -93,6 +93,48 @@ fn the_builtin_table_routes_the_auth_api() {
             Handler::Origin,
             Policy::Authenticated,
         ),
+        (
+            "POST",
+            "/api/password/forgot",
+            "password-forgot",
+            Handler::Origin,
+            Policy::Public,
+        ),
+        (
+            "POST",
+            "/api/password/reset",
+            "password-reset",
+            Handler::Origin,
+            Policy::Public,
+        ),
+        (
+            "POST",
+            "/api/email/verify",
+            "email-verify",
+            Handler::Origin,
+            Policy::Public,
+        ),
+        (
+            "POST",
+            "/api/email/verify/resend",
+            "email-verify-resend",
+            Handler::Origin,
+            Policy::Public,
+        ),
+        (
+            "POST",
+            "/api/email/change",
+            "email-change",
+            Handler::Origin,
+            Policy::Authenticated,
+        ),
+        (
+            "POST",
+            "/api/email/change/confirm",
+            "email-change-confirm",
+            Handler::Origin,
+            Policy::Public,
+        ),
     ];
     for (method, path, want, handler, policy) in cases {
         let rule = t.find("edge.example", method, path).unwrap();
@@ -539,7 +581,7 @@ fn equally_specific_rules_for_a_common_method_are_ambiguous() {
 fn a_blank_deployment_table_is_just_the_builtin_one() {
     let builtin = RouteTable::with_builtin("  \n").unwrap();
     assert!(builtin.upstreams().is_empty());
-    assert_eq!(builtin.rules().len(), 17);
+    assert_eq!(builtin.rules().len(), 23);
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod cors;
 mod csrf;
 mod documentation;
 mod durability;
+mod email;
 mod extra;
 mod flows;
 mod forgery;
@@ -79,6 +80,7 @@ pub fn all() -> Vec<Test> {
     all.extend(browser::tests());
     all.extend(token_agreement::tests());
     all.extend(documentation::tests());
+    all.extend(email::tests());
     all.extend(lifetimes::tests());
     all.extend(budgets::tests());
     all.extend(forgery::tests());
