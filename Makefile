@@ -59,8 +59,8 @@ bench:
 	@scripts/setup.sh --bench
 	$(call step,"build the worker")
 	@scripts/build-worker.sh
-	$(call step,"cargo build --release (origin, bridge, benchmark)")
-	@cargo build --release -p edgeauth-origin -p edgeauth-bridge -p edgeauth-bench
+	$(call step,"cargo build --release (origin, bridge, notes app, benchmark)")
+	@cargo build --release -p edgeauth-origin -p edgeauth-bridge -p edgeauth-example-notes -p edgeauth-bench
 	$(call step,"benchmark")
 	@$(E2E_ENV) EDGEAUTH_BIN_DIR=$(ROOT)/target/release $(ROOT)/target/release/edgeauth-bench
 
