@@ -54,31 +54,56 @@ seconds=$(timing_since "$start")
 echo "build-worker: cargo build (wasm32, release) $seconds s"
 timing_record "worker: cargo build (wasm32, release)" "$seconds"
 
-echo "==> edgeauth-worker-bundle ($WORKER_DIR/build)"
 start=$(timing_now)
 cargo build -p edgeauth-worker-bundle
-"$TARGET_DIR/debug/edgeauth-worker-bundle" "$TARGET_DIR/wasm32-unknown-unknown/release/${crate//-/_}.wasm" \
-  --out-dir "$WORKER_DIR/build" --esbuild "$ESBUILD_BIN" --wasm-opt "$WASM_OPT_BIN"
+seconds=$(timing_since "$start")
+echo "build-worker: cargo build -p edgeauth-worker-bundle $seconds s"
+timing_record "worker: cargo build the bundler (waits for a running build)" "$seconds"
+
+# The bundle depends only on the Wasm cargo built, the bundler's source and lock file, this
+# script, the npm tools (wasm-opt, esbuild) and whether names are kept: when none changed since
+# the last bundle, it is up to date (wasm-opt alone takes ~20 s, which a warm make dev skips).
+BUILD_DIR=$WORKER_DIR/build
+BUNDLER=$TARGET_DIR/debug/edgeauth-worker-bundle
+INPUT_WASM=$TARGET_DIR/wasm32-unknown-unknown/release/${crate//-/_}.wasm
+STAMP=$BUILD_DIR/.bundle-inputs
+[[ -f $INPUT_WASM ]] || die "cargo build finished but $INPUT_WASM is missing"
+inputs="wasm $(sha256sum <"$INPUT_WASM" | awk '{print $1}')"
+inputs+=" tools $(cat "$ROOT"/tools/worker-bundle/src/* "$ROOT/Cargo.lock" "$ROOT/scripts/build-worker.sh" \
+  "$ROOT/node_modules/.package-lock.json" | sha256sum | awk '{print $1}')"
+inputs+=" keep-names=${EDGEAUTH_KEEP_WASM_NAMES:-}"
+if [[ -f $STAMP && $(<"$STAMP") == "$inputs" && -f $BUILD_DIR/index.js && -f $BUILD_DIR/index_bg.wasm ]]; then
+  echo "build-worker: $BUILD_DIR is up to date (same Wasm, same bundler)"
+else
+  echo "==> edgeauth-worker-bundle ($BUILD_DIR)"
+  start=$(timing_now)
+  rm -f "$STAMP"
+  "$BUNDLER" "$INPUT_WASM" --out-dir "$BUILD_DIR" --esbuild "$ESBUILD_BIN" --wasm-opt "$WASM_OPT_BIN"
+
+  shopt -s nullglob
+  wasm_files=("$BUILD_DIR"/*.wasm)
+  ((${#wasm_files[@]} > 0)) || die "edgeauth-worker-bundle finished but produced no .wasm in $BUILD_DIR"
+  # The bundle keeps the names section (readable stack traces) and the producers section:
+  # ~105 KB raw / ~30 KB gzip that every isolate downloads and parses. Strip both (panics then
+  # show function indices instead of names). The feature flags are the ones worker-build enables.
+  # EDGEAUTH_KEEP_WASM_NAMES=1 keeps them for debugging.
+  if [[ ${EDGEAUTH_KEEP_WASM_NAMES:-} != 1 ]]; then
+    for wasm in "${wasm_files[@]}"; do
+      "$WASM_OPT_BIN" "$wasm" -o "$wasm" --strip-debug --strip-producers \
+        --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
+        --enable-bulk-memory --enable-multivalue --enable-reference-types \
+        --enable-exception-handling ||
+        die "wasm-opt --strip-debug failed on $wasm"
+    done
+  fi
+  printf '%s\n' "$inputs" >"$STAMP"
+  seconds=$(timing_since "$start")
+  echo "build-worker: bundle (wasm-bindgen, wasm-opt, esbuild, strip) $seconds s"
+  timing_record "worker: bundle (wasm-bindgen, wasm-opt, esbuild, strip)" "$seconds"
+fi
 
 shopt -s nullglob
-wasm_files=("$WORKER_DIR"/build/*.wasm)
-((${#wasm_files[@]} > 0)) || die "edgeauth-worker-bundle finished but produced no .wasm in $WORKER_DIR/build"
-# The bundle keeps the names section (readable stack traces) and the producers section:
-# ~105 KB raw / ~30 KB gzip that every isolate downloads and parses. Strip both (panics then
-# show function indices instead of names). The feature flags are the ones worker-build enables.
-# EDGEAUTH_KEEP_WASM_NAMES=1 keeps them for debugging.
-if [[ ${EDGEAUTH_KEEP_WASM_NAMES:-} != 1 ]]; then
-  for wasm in "${wasm_files[@]}"; do
-    "$WASM_OPT_BIN" "$wasm" -o "$wasm" --strip-debug --strip-producers \
-      --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
-      --enable-bulk-memory --enable-multivalue --enable-reference-types \
-      --enable-exception-handling ||
-      die "wasm-opt --strip-debug failed on $wasm"
-  done
-fi
-seconds=$(timing_since "$start")
-echo "build-worker: bundle (wasm-bindgen, wasm-opt, esbuild, strip) $seconds s"
-timing_record "worker: bundle (wasm-bindgen, wasm-opt, esbuild)" "$seconds"
+wasm_files=("$BUILD_DIR"/*.wasm)
 for wasm in "${wasm_files[@]}"; do
   raw=$(stat -c %s "$wasm")
   gz=$(gzip -9 -c "$wasm" | wc -c)

@@ -83,14 +83,13 @@ run_dev() {
   (cd "$CLONE" && exec setsid "${run_env[@]}" make dev </dev/null >"$raw" 2>&1) &
   DEV_PGID=$!
   # Time-stamp each line as it appears (tail follows the file; make dev writes it unbuffered).
-  tail -n +1 -F "$raw" 2>/dev/null | while IFS= read -r line; do
+  # tail ends with make dev (--pid).
+  tail --pid="$DEV_PGID" -n +1 -F "$raw" 2>/dev/null | while IFS= read -r line; do
     printf '%8.1f  %s\n' "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')" "$line"
   done >"$OUT/$name.log" &
-  local tail_pid=$!
   until curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:8787/healthz 2>/dev/null; do
     if ! kill -0 "$DEV_PGID" 2>/dev/null; then
       sleep 1
-      kill "$tail_pid" 2>/dev/null || true
       tail -n 40 "$raw" >&2
       die "make dev ($name) exited before /healthz answered; log: $raw"
     fi
@@ -98,10 +97,9 @@ run_dev() {
   done
   local seconds
   seconds=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-  sleep 2 # let make dev print its table
-  kill "$tail_pid" 2>/dev/null || true
   printf '%s\t%s\n' "$name" "$seconds" >>"$OUT/summary.tsv"
   say "$name: /healthz answered after $seconds s"
+  sleep 2 # let make dev print its table
 }
 
 stop_dev() {
@@ -133,6 +131,8 @@ trap 'exit 130' INT TERM
 
 : >"$OUT/summary.tsv"
 run_dev first
+# The bundle, to compare builds of different commits or tools byte for byte.
+(cd "$CLONE/worker/build" && sha256sum index.js index_bg.wasm) | tee "$OUT/bundle.sha256"
 stop_dev
 run_dev warm
 stop_dev

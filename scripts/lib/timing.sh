@@ -19,6 +19,6 @@ timing_record() {
 timing_table() {
   [[ -n ${EDGEAUTH_TIMINGS:-} && -s $EDGEAUTH_TIMINGS ]] || return 0
   printf '\n%s\n' "$1"
-  awk -F'\t' '{ printf "  %-58s %7.1f s\n", $1, $2 }' "$EDGEAUTH_TIMINGS"
-  [[ -z ${2:-} ]] || printf '  %-58s %7.1f s\n' "total (wall clock)" "$2"
+  awk -F'\t' '{ printf "  %-62s %7.1f s\n", $1, $2 }' "$EDGEAUTH_TIMINGS"
+  [[ -z ${2:-} ]] || printf '  %-62s %7.1f s\n' "total (wall clock)" "$2"
 }
