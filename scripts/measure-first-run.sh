@@ -80,8 +80,16 @@ run_dev() {
   local name=$1 raw=$OUT/$1.raw.log start
   : >"$raw"
   start=$(date +%s.%N)
-  (cd "$CLONE" && exec setsid "${run_env[@]}" make dev </dev/null >"$raw" 2>&1) &
+  # /usr/bin/time: the CPU time of the whole run (every child is waited for), a figure a busy
+  # machine distorts less than the wall clock; the load average is sampled alongside.
+  local timer=()
+  [[ ! -x /usr/bin/time ]] || timer=(/usr/bin/time -o "$OUT/$name.cpu" -f "wall %e s, user %U s, sys %S s (until stopped)")
+  (cd "$CLONE" && exec setsid "${run_env[@]}" "${timer[@]}" make dev </dev/null >"$raw" 2>&1) &
   DEV_PGID=$!
+  while kill -0 "$DEV_PGID" 2>/dev/null; do
+    printf '%s %s\n' "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", b - a }')" "$(cut -d' ' -f1-3 /proc/loadavg)"
+    sleep 10
+  done >"$OUT/$name.load" 2>/dev/null &
   # Time-stamp each line as it appears (tail follows the file; make dev writes it unbuffered).
   # tail ends with make dev (--pid).
   tail --pid="$DEV_PGID" -n +1 -F "$raw" 2>/dev/null | while IFS= read -r line; do
@@ -104,7 +112,16 @@ run_dev() {
 
 stop_dev() {
   [[ -n $DEV_PGID ]] || return 0
-  kill -TERM -- "-$DEV_PGID" 2>/dev/null || true
+  # SIGTERM to scripts/dev.sh, which stops the stack and exits, and make and time with it (time
+  # would die of a signal sent to the whole group without writing its figures).
+  local dev_pids
+  dev_pids=$(pgrep -g "$DEV_PGID" -f 'scripts/dev\.sh' || true)
+  if [[ -n $dev_pids ]]; then
+    # shellcheck disable=SC2086
+    kill -TERM $dev_pids 2>/dev/null || true
+  else
+    kill -TERM -- "-$DEV_PGID" 2>/dev/null || true
+  fi
   local deadline=$((SECONDS + 30))
   while kill -0 -- "-$DEV_PGID" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.5; done
   kill -KILL -- "-$DEV_PGID" 2>/dev/null || true
@@ -139,4 +156,8 @@ stop_dev
 
 say "summary ($commit):"
 awk -F'\t' '{ printf "  %-8s %7.1f s to /healthz\n", $1, $2 }' "$OUT/summary.tsv"
+for name in first warm; do
+  [[ ! -f $OUT/$name.cpu ]] || say "$name: CPU $(tail -n1 "$OUT/$name.cpu")"
+  [[ ! -s $OUT/$name.load ]] || say "$name: load average (1 min) $(awk '{ s += $2; n++; if ($2 > m) m = $2 } END { printf "mean %.1f, max %.1f", s / n, m }' "$OUT/$name.load")"
+done
 say "step-by-step: $OUT/first.log and $OUT/warm.log (seconds since make dev started, per line)"
