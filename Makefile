@@ -44,8 +44,8 @@ test:
 	$(timed) "setup (--test)" scripts/setup.sh --test
 	$(timed) "cargo fmt --all --check" cargo fmt --all --check
 	$(timed) "clippy (native and wasm32)" $(MAKE) --no-print-directory lint
-	$(timed) "build the worker" scripts/build-worker.sh
-	$(timed) "cargo build --bins" cargo build --bins
+	$(timed) "build the worker (and cargo build --bins, which has its bundler)" \
+		env EDGEAUTH_NATIVE_BUILD_ARGS=--bins scripts/build-worker.sh
 	$(timed) "cargo test --workspace" env $(E2E_ENV) cargo test --workspace
 	$(timed) "tests/sdk-compat (Upstash SDK against the bridge)" \
 		env BRIDGE_BIN=$(ROOT)/target/debug/edgeauth-bridge bash tests/sdk-compat/run.sh

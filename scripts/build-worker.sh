@@ -54,10 +54,16 @@ seconds=$(timing_since "$start")
 echo "build-worker: cargo build (wasm32, release) $seconds s"
 timing_record "worker: cargo build (wasm32, release)" "$seconds"
 
+# The bundler is a workspace binary. EDGEAUTH_NATIVE_BUILD_ARGS: the cargo build arguments of
+# a native build that includes it (make dev sets those of its own background build): the same
+# package set resolves the same dependency features, so this waits for that build and reuses
+# it, where `-p edgeauth-worker-bundle` alone would rebuild walrus, wasm-bindgen-cli-support and
+# a few shared crates with other features.
 start=$(timing_now)
-cargo build -p edgeauth-worker-bundle
+# shellcheck disable=SC2086 # a list of arguments
+cargo build ${EDGEAUTH_NATIVE_BUILD_ARGS:--p edgeauth-worker-bundle}
 seconds=$(timing_since "$start")
-echo "build-worker: cargo build -p edgeauth-worker-bundle $seconds s"
+echo "build-worker: cargo build of the bundler $seconds s"
 timing_record "worker: cargo build the bundler (waits for a running build)" "$seconds"
 
 # The bundle depends only on the Wasm cargo built, the bundler's source and lock file, this

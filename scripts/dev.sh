@@ -115,9 +115,11 @@ stop_native_build() {
 }
 if [[ -n $BUILD ]]; then
   say "building the bridge, the origin and the worker bundler in the background (log: .dev/logs/build-native.log)"
+  # build-worker.sh builds its bundler with the same arguments, so it waits for this build.
+  export EDGEAUTH_NATIVE_BUILD_ARGS="-p edgeauth-bridge -p edgeauth-origin -p edgeauth-worker-bundle"
+  # shellcheck disable=SC2086 # a list of arguments
   setsid "$ROOT/scripts/timed.sh" "cargo build (bridge, origin, worker bundler)" \
-    cargo build -p edgeauth-bridge -p edgeauth-origin -p edgeauth-worker-bundle \
-    </dev/null >"$LOG_DIR/build-native.log" 2>&1 &
+    cargo build $EDGEAUTH_NATIVE_BUILD_ARGS </dev/null >"$LOG_DIR/build-native.log" 2>&1 &
   NATIVE_PID=$!
   trap stop_native_build EXIT
 fi
