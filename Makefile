@@ -56,8 +56,8 @@ test:
 bench:
 	$(timed) "setup (--bench)" scripts/setup.sh --bench
 	$(timed) "build the worker" scripts/build-worker.sh
-	$(timed) "cargo build --release (origin, bridge, benchmark)" \
-		cargo build --release -p edgeauth-origin -p edgeauth-bridge -p edgeauth-bench
+	$(timed) "cargo build --release (origin, bridge, notes app, benchmark)" \
+		cargo build --release -p edgeauth-origin -p edgeauth-bridge -p edgeauth-example-notes -p edgeauth-bench
 	$(timed) "benchmark" env $(E2E_ENV) EDGEAUTH_BIN_DIR=$(ROOT)/target/release $(ROOT)/target/release/edgeauth-bench
 
 worker:

@@ -50,7 +50,7 @@ FAKE_HOME=$WORK/home
 RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}
 REAL_CARGO_BIN=${CARGO_HOME:-$HOME/.cargo}/bin
 
-for port in 6380 8079 8788 9788 8787; do
+for port in 6380 8079 8788 9788 8787 8790 1025 1080; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     die "port $port is in use; make dev needs it (stop the other make dev first)"
   fi
@@ -129,7 +129,7 @@ stop_dev() {
   DEV_PGID=
   # The services run in sessions of their own; make dev stops them on SIGTERM. Wait for the ports.
   local port
-  for port in 6380 8079 8788 9788 8787; do
+  for port in 6380 8079 8788 9788 8787 8790 1025 1080; do
     deadline=$((SECONDS + 30))
     while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && ((SECONDS < deadline)); do sleep 0.5; done
   done

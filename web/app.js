@@ -1,4 +1,5 @@
-// edgeauth demo page: register, sign in, profile, sessions, password change, sign out.
+// edgeauth demo page: register, sign in, profile, sessions, password change, sign out, and the
+// screens mails link to (reset password, confirm address, confirm a new address).
 //
 // Token handling, the point of the demo:
 // - The access token lives only in this script's memory: never in localStorage, sessionStorage
@@ -67,6 +68,10 @@ const PLAIN_WORDS = {
   revocation_unavailable: 'Your session cannot be checked right now. Try again in a moment.',
   service_unavailable: 'The service is not available right now. Try again in a moment.',
   internal_error: 'Something went wrong on the server. Try again in a moment.',
+  invalid_or_expired_token:
+    'This link no longer works: it was already used, has expired or was replaced by a newer one. Ask for a new one.',
+  email_unverified:
+    'Please confirm your email address first: open the link we mailed you, or ask for a new one under "Forgot your password?".',
 };
 
 const FIELD_LABELS = {
@@ -75,6 +80,7 @@ const FIELD_LABELS = {
   password: 'Password',
   current_password: 'Current password',
   new_password: 'New password',
+  new_email: 'New email address',
 };
 
 async function errorFrom(response) {
@@ -373,20 +379,25 @@ function onClick(selector, action) {
 }
 
 function showSignedOut() {
+  $('#reset-screen').hidden = true;
   $('#signed-in').hidden = true;
   $('#signed-out').hidden = false;
   $('#who').textContent = 'Not signed in';
   $('#sessions').replaceChildren();
+  $('#notes').replaceChildren();
+  $('#notes-status').textContent = 'Press Load to see them.';
   for (const form of document.querySelectorAll('form')) form.reset();
 }
 
 function showSignedIn() {
   const { user } = state;
+  $('#reset-screen').hidden = true;
   $('#signed-out').hidden = true;
   $('#signed-in').hidden = false;
   $('#who').textContent = `Signed in as ${user.username}`;
   $('#profile-username').textContent = user.username;
   $('#profile-email').textContent = user.email;
+  $('#profile-verified').textContent = user.email_verified ? 'Yes' : 'Not yet: open the link we mailed you';
   $('#profile-created').textContent = formatDate(user.created_at);
   $('#profile-id').textContent = user.id;
   showExpiry();
@@ -396,16 +407,87 @@ function showSignedIn() {
 function showForm(which) {
   const login = which === 'login';
   $('#login-form').hidden = !login;
-  $('#register-form').hidden = login;
+  $('#register-form').hidden = which !== 'register';
+  $('#forgot-form').hidden = which !== 'forgot';
   $('#show-login').setAttribute('aria-pressed', String(login));
-  $('#show-register').setAttribute('aria-pressed', String(!login));
+  $('#show-register').setAttribute('aria-pressed', String(which === 'register'));
   clearMessages();
+}
+
+// ------------------------------------------------------------------ links from mails
+//
+// Mails link to this page with the token in the fragment (`#reset=…`, `#verify=…`,
+// `#confirm-email=…`): browsers never send a fragment to a server or in a Referer. The page
+// takes the token into memory and removes it from the address bar and the history at once.
+
+const LINK_PATTERN = /^#(reset|verify|confirm-email)=([A-Za-z0-9_-]{1,128})$/;
+let resetToken = null;
+
+function takeLinkFromFragment() {
+  const match = LINK_PATTERN.exec(location.hash);
+  if (!match) return null;
+  history.replaceState(null, '', location.pathname + location.search);
+  return { screen: match[1], token: match[2] };
+}
+
+async function followLink(link) {
+  try {
+    if (link.screen === 'verify') {
+      await api('POST', '/api/email/verify', { body: { token: link.token } });
+      if (state.user) {
+        state.user.email_verified = true;
+        $('#profile-verified').textContent = 'Yes';
+      }
+      say('Thank you: your email address is confirmed.');
+    } else if (link.screen === 'confirm-email') {
+      await api('POST', '/api/email/change/confirm', { body: { token: link.token } });
+      say('Your account now uses the new email address. Sign in with it from now on.');
+      if (state.user) await loadProfileAndSessions();
+    } else {
+      resetToken = link.token;
+      showReset();
+    }
+  } catch (error) {
+    report(error);
+  }
+}
+
+function showReset() {
+  $('#signed-in').hidden = true;
+  $('#signed-out').hidden = true;
+  $('#reset-screen').hidden = false;
+  $('#who').textContent = state.user ? `Signed in as ${state.user.username}` : 'Not signed in';
+  $('#reset-form [name=new_password]').focus();
 }
 
 async function loadProfileAndSessions() {
   const profile = await api('GET', '/api/profile', { auth: true });
   state.sessionId = profile.session_id;
+  state.user = profile.user;
+  $('#profile-email').textContent = profile.user.email;
+  $('#profile-verified').textContent = profile.user.email_verified ? 'Yes' : 'Not yet: open the link we mailed you';
   await loadSessions();
+}
+
+/**
+ * Loaded on demand (the Load button, or after adding a note), so signing in costs the page no
+ * extra request. The notes app is optional: without a `/notes/` route the panel hides itself.
+ */
+async function loadNotes() {
+  const status = $('#notes-status');
+  try {
+    const { notes } = await api('GET', '/notes/api/notes', { auth: true });
+    $('#notes-panel').hidden = false;
+    status.textContent = notes.length ? '' : 'No notes yet.';
+    $('#notes').replaceChildren(...notes.map((note) => el('li', {}, el('span', {}, note.text))));
+  } catch (error) {
+    if (error instanceof SessionEnded) throw error;
+    if (error.status === 404) {
+      $('#notes-panel').hidden = true;
+      return;
+    }
+    status.textContent = 'The notes app is not reachable right now.';
+  }
 }
 
 async function loadSessions() {
@@ -475,6 +557,38 @@ function showExpiry() {
 function wire() {
   $('#show-login').addEventListener('click', () => showForm('login'));
   $('#show-register').addEventListener('click', () => showForm('register'));
+  $('#show-forgot').addEventListener('click', () => showForm('forgot'));
+
+  onSubmit($('#forgot-form'), async ({ email }) => {
+    await api('POST', '/api/password/forgot', { body: { email } });
+    say('If an account uses this address, a link to choose a new password is on its way. It works once, for 30 minutes.');
+  });
+
+  onClick('#resend-verification', async () => {
+    const email = $('#forgot-form [name=email]').value;
+    await api('POST', '/api/email/verify/resend', { body: { email } });
+    say('If an unconfirmed account uses this address, a new confirmation link is on its way.');
+  });
+
+  onSubmit($('#reset-form'), async ({ new_password }) => {
+    await api('POST', '/api/password/reset', { body: { token: resetToken, new_password } });
+    resetToken = null;
+    endSession(null, { tellOtherTabs: true });
+    showForm('login');
+    say('Your new password is set, and every session was signed out. Sign in with the new password.');
+  });
+
+  onSubmit($('#email-form'), async ({ new_email, current_password }) => {
+    try {
+      await api('POST', '/api/email/change', { auth: true, body: { new_email, current_password } });
+    } catch (error) {
+      if (error.code !== 'invalid_credentials') throw error;
+      throw new ApiError(error.status, error.code, 'Your current password is not right.',
+        [{ field: 'current_password', message: 'is not right' }]);
+    }
+    $('#email-form').reset();
+    say('We mailed a confirmation link to the new address; the change happens when you open it. Your current address was told too.');
+  });
 
   onSubmit($('#login-form'), async ({ email, password }) => {
     const tokens = await api('POST', '/api/login', { body: { email, password } });
@@ -512,6 +626,16 @@ function wire() {
     await loadSessions();
   });
 
+  onClick('#reload-notes', async () => {
+    await loadNotes();
+  });
+
+  onSubmit($('#note-form'), async ({ text }) => {
+    await api('POST', '/notes/api/notes', { auth: true, body: { text } });
+    $('#note-form').reset();
+    await loadNotes();
+  });
+
   onClick('#logout', async () => {
     await api('POST', '/api/logout', { auth: true });
     endSession('You are signed out.', { tellOtherTabs: false });
@@ -533,11 +657,19 @@ function wire() {
 
 async function start() {
   wire();
+  const link = takeLinkFromFragment();
   // Restore the session from the refresh cookie, if there is one.
   const outcome = await refresh(null);
-  if (state.user) return;
-  showSignedOut();
-  if (outcome.error) complain(outcome.error.message);
+  if (!state.user) {
+    showSignedOut();
+    if (outcome.error) complain(outcome.error.message);
+  }
+  if (link) await followLink(link);
+  // A link opened while this page is already open only changes the fragment.
+  window.addEventListener('hashchange', () => {
+    const next = takeLinkFromFragment();
+    if (next) followLink(next);
+  });
 }
 
 start();

@@ -21,6 +21,9 @@ use crate::load::{Generators, Load, LoadResult, Traffic};
 use crate::procfs::{bytes_read, group_cpu_seconds, status_kib};
 use crate::report::Report;
 
+/// The edge's log message for a newly signed assertion (worker/src/access_log.rs).
+const SIGNED_EVENT: &str = "signed an identity assertion";
+
 /// Connections for every concurrent scenario (the figure).
 const CONNECTIONS: u32 = 32;
 /// wrk threads for the refresh-chains script: the machine has two cores, shared with everything
@@ -137,6 +140,12 @@ impl<'a> Bench<'a> {
         }
         if wanted("profile") {
             self.profile_again(&session)?;
+        }
+        if wanted("app") {
+            self.app(&session)?;
+        }
+        if wanted("transfer") {
+            self.transfer()?;
         }
         if wanted("startup") {
             self.startup()?;
@@ -457,7 +466,7 @@ impl<'a> Bench<'a> {
         let runs = Runs(runs);
         let n = runs.successes().max(1) as f64;
         let total = delta_total(&before, &after) as f64 / n;
-        let edge = delta_of(&before, &after, "hget") as f64 / n;
+        let edge = delta_of(&before, &after, "hmget") as f64 / n;
         let cpu_ms = runs.median(|m| m.cpu_ms);
         // The p99 target is checked on the per-core edge (`profile_per_core`); one isolate's p99
         // is shown beside it.
@@ -475,7 +484,7 @@ impl<'a> Bench<'a> {
         );
         self.report.check(
             "Redis commands per authenticated request",
-            format!("edge {edge:.2} (HGET); origin adds {:.2}", total - edge),
+            format!("edge {edge:.2} (HMGET); origin adds {:.2}", total - edge),
             "edge: exactly 1",
             (edge - 1.0).abs() < 0.01,
         );
@@ -602,6 +611,210 @@ impl<'a> Bench<'a> {
             );
         }
         Ok(runs)
+    }
+
+    /// An authenticated app request with a role check and the assertion attached: `GET
+    /// /notes/api/admin/stats` (role `admin`) through the edge, and through the JavaScript
+    /// reference edge doing the same work (tests/e2e/js/reference_edge.js) in the same workerd.
+    fn app(&mut self, profile_session: &Session) -> Result<(), BoxError> {
+        self.log(&format!(
+            "authenticated app request with role check and assertion ({PROFILE_RUNS} runs), and the JS edge"
+        ));
+        let session = self.runtime.block_on(self.api.new_session())?;
+        let granted = std::process::Command::new(self.stack.bin("edgeauth-origin"))
+            .args([
+                "--no-env-file",
+                "users",
+                "role",
+                "add",
+                &session.user.email,
+                "admin",
+            ])
+            .env("UPSTASH_REDIS_REST_URL", &self.stack.bridge)
+            .env("UPSTASH_REDIS_REST_TOKEN", &self.stack.bridge_token)
+            .output()?;
+        if !granted.status.success() {
+            return Err(format!(
+                "users role add: {}",
+                String::from_utf8_lossy(&granted.stderr)
+            )
+            .into());
+        }
+        let path = "/notes/api/admin/stats";
+        let reference = self
+            .stack
+            .reference_edge
+            .clone()
+            .ok_or("no reference edge")?;
+        for base in [&self.stack.edge, &reference] {
+            let reply = self
+                .runtime
+                .block_on(Api::new(base).get(path, Some(&session.access)))?;
+            if reply.status != 200 {
+                return Err(
+                    format!("{base}{path} answered {} {}", reply.status, reply.text).into(),
+                );
+            }
+        }
+        let url = format!("{}{path}", self.stack.edge);
+        let traffic = || Traffic::Get {
+            bearer: Some(&session.access),
+        };
+        let workerd = self.pid("workerd")?;
+        let log = self.stack.log_dir.join("workerd.log");
+        let signed = || -> usize {
+            std::fs::read_to_string(&log)
+                .map(|t| t.matches(SIGNED_EVENT).count())
+                .unwrap_or(0)
+        };
+        let mut warm = self.load(&url, traffic());
+        warm.duration = Duration::from_secs(3);
+        self.load_generators.run(&warm)?;
+        let (signed_before, before) = (signed(), self.redis_commands()?);
+        let runs = Runs(self.profile_runs(&url, traffic, &[workerd])?);
+        let (signed_after, after) = (signed(), self.redis_commands()?);
+        let n = runs.successes().max(1) as f64;
+        let hmget = delta_of(&before, &after, "hmget") as f64 / n;
+        let per_thousand = (signed_after - signed_before) as f64 * 1000.0 / n;
+
+        let reference_url = format!("{reference}{path}");
+        let mut warm = self.load(&reference_url, traffic());
+        warm.duration = Duration::from_secs(3);
+        self.load_generators.run(&warm)?;
+        let js = Runs(self.profile_runs(&reference_url, traffic, &[workerd])?);
+
+        // The profile scenario in the same run, for the throughput comparison.
+        let profile_url = format!("{}/api/profile", self.stack.edge);
+        let profile = self.measure(
+            &self.load(
+                &profile_url,
+                Traffic::Get {
+                    bearer: Some(&profile_session.access),
+                },
+            ),
+            workerd,
+        )?;
+
+        let (rust_cpu, js_cpu) = (runs.median(|m| m.cpu_ms), js.median(|m| m.cpu_ms));
+        let ratio = rust_cpu / js_cpu;
+        self.report.check(
+            "app request (role check + assertion): edge CPU vs the JS edge doing the same work",
+            format!(
+                "{rust_cpu:.3} ms vs {js_cpu:.3} ms = {ratio:.2}× (runs: {} vs {} ms)",
+                runs.each(|m| m.cpu_ms, 3),
+                js.each(|m| m.cpu_ms, 3)
+            ),
+            "≤ 1.25×",
+            ratio <= 1.25,
+        );
+        let (rate, profile_rate) = (runs.median(|m| m.load.rate()), profile.load.rate());
+        self.report.check(
+            "app request throughput vs GET /api/profile, same isolate, same run",
+            format!(
+                "{} ({rate:.0} vs {profile_rate:.0} req/s)",
+                runs.latency_summary()
+            ),
+            "≥ the profile's, no errors",
+            rate >= profile_rate * 0.97 && runs.errors() == 0,
+        );
+        self.report.check(
+            "app request: Redis commands at the edge",
+            format!("{hmget:.2} (HMGET of uid and roles)"),
+            "exactly 1",
+            (hmget - 1.0).abs() < 0.01,
+        );
+        self.report.info(
+            "assertion signatures per 1,000 app requests",
+            format!(
+                "{per_thousand:.2} ({} signed for {n:.0} requests: one per session, upstream and roles per 30 s)",
+                signed_after - signed_before
+            ),
+        );
+        let mut value = runs.json();
+        value["js_reference"] = js.json();
+        value["cpu_ratio_vs_js"] = json!(ratio);
+        value["profile_same_run"] = measured_json(&profile);
+        value["edge_redis_commands_per_request"] = json!(hmget);
+        value["assertion_signatures_per_1000"] = json!(per_thousand);
+        self.report.record("app_request", value);
+        Ok(())
+    }
+
+    /// Upload and download MB/s through the edge against the notes app directly (with an
+    /// assertion minted as the edge would): one client, 50 MiB each way, best of 3.
+    fn transfer(&mut self) -> Result<(), BoxError> {
+        const MIB: usize = 1024 * 1024;
+        const SIZE_MIB: usize = 50;
+        self.log("upload and download, 50 MiB, through the edge and directly");
+        let session = self.runtime.block_on(self.api.new_session())?;
+        let sid = edgeauth_e2e::observe::session_of(&session.refresh)?;
+        let assertion = self
+            .stack
+            .mint_assertion("notes", &session.user_id, &sid, "")?;
+        let http = reqwest::Client::new();
+        let body: Vec<u8> = (0..SIZE_MIB * MIB).map(|i| (i % 253) as u8).collect();
+        let mut figures = serde_json::Map::new();
+        let mut rates = BTreeMap::new();
+        for (via, base) in [
+            ("edge", self.stack.edge.clone()),
+            ("direct", self.stack.notes.clone()),
+        ] {
+            let auth = |request: reqwest::RequestBuilder| {
+                if via == "edge" {
+                    request.bearer_auth(&session.access)
+                } else {
+                    request.header("edgeauth-assertion", &assertion)
+                }
+            };
+            let mut best_up = 0.0f64;
+            let mut best_down = 0.0f64;
+            for _ in 0..3 {
+                let started = Instant::now();
+                let reply = self.runtime.block_on(
+                    auth(http.post(format!("{base}/notes/api/upload")))
+                        .body(body.clone())
+                        .send(),
+                )?;
+                let status = reply.status();
+                let text = self.runtime.block_on(reply.text())?;
+                if !status.is_success() {
+                    return Err(format!("upload via {via}: {status} {text}").into());
+                }
+                best_up = best_up.max(SIZE_MIB as f64 / started.elapsed().as_secs_f64());
+                let started = Instant::now();
+                let reply = self.runtime.block_on(
+                    auth(http.get(format!("{base}/notes/api/download?mb={SIZE_MIB}"))).send(),
+                )?;
+                let bytes = self.runtime.block_on(reply.bytes())?;
+                if bytes.len() != SIZE_MIB * MIB {
+                    return Err(format!("download via {via}: {} bytes", bytes.len()).into());
+                }
+                best_down = best_down.max(SIZE_MIB as f64 / started.elapsed().as_secs_f64());
+            }
+            rates.insert(via, (best_up, best_down));
+            figures.insert(
+                via.into(),
+                json!({"upload_mib_per_s": best_up, "download_mib_per_s": best_down}),
+            );
+        }
+        let (edge, direct) = (rates["edge"], rates["direct"]);
+        for (what, through, straight) in
+            [("upload", edge.0, direct.0), ("download", edge.1, direct.1)]
+        {
+            self.report.check(
+                &format!(
+                    "{what} MiB/s through the edge vs directly to the app (50 MiB, best of 3)"
+                ),
+                format!(
+                    "{through:.0} vs {straight:.0} MiB/s = {:.2}",
+                    through / straight
+                ),
+                "≥ 0.5",
+                through / straight >= 0.5,
+            );
+        }
+        self.report.record("transfer", Value::Object(figures));
+        Ok(())
     }
 
     /// One more profile run on the same isolate after every other scenario (about half a million

@@ -27,7 +27,7 @@ pub struct Config {
     pub token: String,
 
     /// A second, read-only token, as Upstash offers one: it may run exactly the commands the edge
-    /// sends (`edgeauth_core::redis_layout::EDGE_COMMANDS`: HGET, PING) and nothing else, so a
+    /// sends (`edgeauth_core::redis_layout::EDGE_COMMANDS`: HMGET, PING) and nothing else, so a
     /// leaked edge secret cannot write. Unset: no read-only token.
     #[arg(long, env = "BRIDGE_READONLY_TOKEN", hide_env_values = true, value_parser = NonEmptyStringValueParser::new())]
     pub readonly_token: Option<String>,

@@ -456,7 +456,11 @@ mod tests {
     #[test]
     fn the_read_only_token_runs_exactly_the_edge_commands() {
         let args = |cmd: &[&str]| cmd.iter().map(|a| a.as_bytes().to_vec()).collect::<Args>();
-        for allowed in [&["HGET", "k", "f"][..], &["hget", "k", "f"], &["PING"]] {
+        for allowed in [
+            &["HMGET", "k", "f", "g"][..],
+            &["hmget", "k", "f"],
+            &["PING"],
+        ] {
             assert!(
                 Access::ReadOnly.permit(&args(allowed)).is_ok(),
                 "{allowed:?}"
@@ -469,6 +473,7 @@ mod tests {
             &["EVALSHA", "abc", "0"],
             &["HSET", "k", "f", "v"],
             &["GET", "k"],
+            &["HGET", "k", "f"],
             &["FLUSHALL"],
             &[],
         ] {

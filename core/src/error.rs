@@ -13,6 +13,10 @@ pub enum ErrorCode {
     InvalidRefreshToken,
     RefreshTokenReused,
     InvalidSignature,
+    /// An email link token that is unknown, used, expired or superseded (one answer for all).
+    InvalidOrExpiredToken,
+    /// `EDGEAUTH_EMAIL_VERIFICATION=required` and the account's address is not verified yet.
+    EmailUnverified,
     Forbidden,
     NotFound,
     MethodNotAllowed,
@@ -22,6 +26,10 @@ pub enum ErrorCode {
     RateLimited,
     RevocationUnavailable,
     ServiceUnavailable,
+    /// An app upstream behind the edge could not be reached.
+    UpstreamUnavailable,
+    /// An app upstream did not answer within its configured timeout.
+    UpstreamTimeout,
     InternalError,
 }
 
@@ -29,13 +37,13 @@ impl ErrorCode {
     /// The HTTP status this code is always answered with.
     pub fn status(self) -> u16 {
         match self {
-            Self::BadRequest | Self::ValidationFailed => 400,
+            Self::BadRequest | Self::ValidationFailed | Self::InvalidOrExpiredToken => 400,
             Self::InvalidCredentials
             | Self::InvalidToken
             | Self::InvalidRefreshToken
             | Self::RefreshTokenReused
             | Self::InvalidSignature => 401,
-            Self::Forbidden => 403,
+            Self::Forbidden | Self::EmailUnverified => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::Conflict => 409,
@@ -43,7 +51,9 @@ impl ErrorCode {
             Self::UnsupportedMediaType => 415,
             Self::RateLimited => 429,
             Self::InternalError => 500,
+            Self::UpstreamUnavailable => 502,
             Self::RevocationUnavailable | Self::ServiceUnavailable => 503,
+            Self::UpstreamTimeout => 504,
         }
     }
 
@@ -56,6 +66,8 @@ impl ErrorCode {
             Self::InvalidRefreshToken => "invalid_refresh_token",
             Self::RefreshTokenReused => "refresh_token_reused",
             Self::InvalidSignature => "invalid_signature",
+            Self::InvalidOrExpiredToken => "invalid_or_expired_token",
+            Self::EmailUnverified => "email_unverified",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -65,6 +77,8 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::RevocationUnavailable => "revocation_unavailable",
             Self::ServiceUnavailable => "service_unavailable",
+            Self::UpstreamUnavailable => "upstream_unavailable",
+            Self::UpstreamTimeout => "upstream_timeout",
             Self::InternalError => "internal_error",
         }
     }

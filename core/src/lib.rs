@@ -4,15 +4,19 @@
 //! (Unix seconds or milliseconds, as named) and any randomness in.
 
 pub mod address;
+pub mod assertion;
 pub mod device;
 pub mod edge_signature;
 pub mod email;
 pub mod error;
 pub mod headers;
 pub mod keys;
+pub mod mail;
 pub mod rate_limit;
 pub mod redis_layout;
 pub mod refresh;
+pub mod roles;
+pub mod routes;
 pub mod secret;
 pub mod token;
 pub mod token_split;

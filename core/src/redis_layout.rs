@@ -6,10 +6,10 @@
 //!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
-//! | `ea:u:{user id}` | hash | id, username, email, pw (argon2id PHC), pwv (password version, bumped by every change), created_at | never |
+//! | `ea:u:{user id}` | hash | id, username, email, ev (1 once the address is verified), pw (argon2id PHC), pwv (password version, bumped by every change), created_at, roles (sorted role names, space-separated; `crate::roles`) | never |
 //! | `ea:email:{canonical email}` | string | user id | never |
 //! | `ea:name:{lowercase username}` | string | user id | never |
-//! | `ea:s:{session id}` | hash | uid, created_at, last_used_at, ua, ip, gen, rt (SHA-256 of the newest refresh token), rotated_at_ms, abs_exp | min(idle lifetime, absolute end) — refreshed on each rotation |
+//! | `ea:s:{session id}` | hash | uid, roles (a copy of the user's, kept in step by `set_roles.lua`), created_at, last_used_at, ua, ip, gen, rt (SHA-256 of the newest refresh token), rotated_at_ms, abs_exp | min(idle lifetime, absolute end) — refreshed on each rotation |
 //! | `ea:us:{user id}` | sorted set | the user's session ids scored by creation (ms); never more than the session cap (an index; the hashes are the truth) | absolute session lifetime after the newest session |
 //! | `ea:n:{nonce}` | string | edge-signature nonces already seen | twice the signature window |
 //! | `ea:lk:{account}:{address}` | hash | failures, locked_until of one account from one address (unknown devices) | the lockout's forget-after time |
@@ -18,7 +18,13 @@
 //! | `ea:lf:acct:{account}` | string | failed logins on one account in the window | the window |
 //! | `ea:ls:ip:{address}` | string | successful logins from one address in the window | the window |
 //! | `ea:ls:acct:{account}` | string | successful logins on one account in the window | the window |
-//! | `ea:rl:{action}:{address}` | string | register/refresh attempts from one address in the window | the window |
+//! | `ea:rl:{action}:{address}` | string | register/refresh/forgot/resend attempts from one address in the window | the window |
+//! | `ea:rm:{action}:{account}` | string | reset or verification mails asked for one email in the window | the window |
+//! | `ea:et:{token hash}` | hash | one email link token (`crate::mail`): p (purpose), uid, email (the address it was sent to), exp (Unix s); never the token | the token's lifetime |
+//! | `ea:ut:{purpose}:{user id}` | string | hash of the user's newest token of that purpose (issuing another deletes the record it names) | the token's lifetime |
+//! | `ea:outbox` | sorted set | ids of mails to send, scored by when they are due (ms); a claimed mail is due again when its lease ends | never |
+//! | `ea:mail:{message id}` | hash | m (the `crate::mail::OutboxMail` JSON: kind, to, template data; no token), n (attempts), err (last error), sent (1 once delivered) | the mail retention (a day after it was sent) |
+//! | `ea:outbox:dead` | list | ids of mails given up after the last attempt | never |
 //!
 //! `{account}` is the SHA-256 (hex, first 32 digits) of the canonical email (`crate::email`), so
 //! unknown and known emails are limited alike and no address is spelled out in key names.
@@ -99,26 +105,71 @@ pub fn action_budget(action: &str, ip: &str) -> String {
     format!("ea:rl:{action}:{ip}")
 }
 
+/// Fixed-window counter of mails asked for one email (`account_tag`), by action.
+pub fn mail_budget(action: &str, account_tag: &str) -> String {
+    format!("ea:rm:{action}:{account_tag}")
+}
+
+/// Prefix of email link token records; the rest is the token's hash.
+pub const LINK_TOKEN_PREFIX: &str = "ea:et:";
+
+/// The record of the email link token with this hash.
+pub fn link_token(hash: &crate::mail::TokenHash) -> String {
+    format!("{LINK_TOKEN_PREFIX}{}", hash.0)
+}
+
+/// Prefix of the pointers to a user's newest token of `purpose`; the rest is the user id.
+pub fn newest_link_prefix(purpose: crate::mail::Purpose) -> String {
+    format!("ea:ut:{}:", purpose.as_str())
+}
+
+/// The pointer to the user's newest token of `purpose`.
+pub fn newest_link(purpose: crate::mail::Purpose, user_id: &str) -> String {
+    format!("{}{user_id}", newest_link_prefix(purpose))
+}
+
+/// The queue of mails to send (message id → due time, ms).
+pub const OUTBOX: &str = "ea:outbox";
+/// Mails given up after the last attempt.
+pub const OUTBOX_DEAD: &str = "ea:outbox:dead";
+/// Prefix of queued mails; the rest is the message id.
+pub const MAIL_PREFIX: &str = "ea:mail:";
+
+pub fn mail(message_id: &str) -> String {
+    format!("{MAIL_PREFIX}{message_id}")
+}
+
 /// Field of the session hash that names its user (what the edge checks per request).
 pub const SESSION_USER_FIELD: &str = "uid";
 
-/// Every Redis command the edge sends: `HGET` of the session's user per authenticated request,
-/// `PING` for `/healthz`. The edge's Upstash token needs nothing more, so it should be a
+/// Field of the session hash (and of the user hash) with the user's roles (`crate::roles`).
+pub const ROLES_FIELD: &str = "roles";
+
+/// Every Redis command the edge sends: `HMGET` of the session's user and roles per
+/// authenticated request, `PING` for `/healthz`. The edge's Upstash token needs nothing more, so it should be a
 /// read-only one (the dev bridge's read-only token allows exactly these). Extend this list,
 /// and only this list, when the edge learns a new command.
-pub const EDGE_COMMANDS: &[&str] = &["HGET", "PING"];
+pub const EDGE_COMMANDS: &[&str] = &["HMGET", "PING"];
 
 /// Lua scripts, as data. Each documents its KEYS/ARGV and replies.
 pub mod scripts {
-    /// Creates a user iff neither the email nor the username is taken (case-insensitively).
-    /// KEYS: email index, username index, user hash. ARGV: id, username, email, pw hash,
-    /// created_at. Reply: `ok`, `email_taken` or `username_taken`.
-    pub const REGISTER_USER: &str = include_str!("lua/register_user.lua");
+    /// Creates a user iff neither the email nor the username is taken (case-insensitively),
+    /// queueing the verification mail in the same step; see the script.
+    pub const REGISTER_USER: &str = concat!(
+        include_str!("lua/mail_lib.lua"),
+        include_str!("lua/register_user.lua")
+    );
 
     /// Creates a session within the per-user cap, unless the password changed meanwhile.
     pub const CREATE_SESSION: &str = concat!(
         include_str!("lua/session_index.lua"),
         include_str!("lua/create_session.lua")
+    );
+
+    /// Adds, removes or lists a user's roles, copying the result into every live session.
+    pub const SET_ROLES: &str = concat!(
+        include_str!("lua/session_index.lua"),
+        include_str!("lua/set_roles.lua")
     );
 
     /// Rotates a refresh token atomically, within the refresh budget of the client address;
@@ -140,8 +191,46 @@ pub mod scripts {
     /// A new password hash, a new password version and every other session revoked, at once.
     pub const CHANGE_PASSWORD: &str = concat!(
         include_str!("lua/session_index.lua"),
+        include_str!("lua/mail_lib.lua"),
         include_str!("lua/change_password.lua")
     );
+
+    /// A reset or verification link asked for by email: budgets, token and mail in one step.
+    pub const REQUEST_LINK: &str = concat!(
+        include_str!("lua/mail_lib.lua"),
+        include_str!("lua/request_link.lua")
+    );
+
+    /// Uses a verification token.
+    pub const VERIFY_EMAIL: &str = concat!(
+        include_str!("lua/mail_lib.lua"),
+        include_str!("lua/verify_email.lua")
+    );
+
+    /// Uses a reset token: new password, every session revoked, notice queued.
+    pub const RESET_PASSWORD: &str = concat!(
+        include_str!("lua/session_index.lua"),
+        include_str!("lua/mail_lib.lua"),
+        include_str!("lua/reset_password.lua")
+    );
+
+    /// Starts an email change: token for the new address, confirmation and notice queued.
+    pub const REQUEST_EMAIL_CHANGE: &str = concat!(
+        include_str!("lua/mail_lib.lua"),
+        include_str!("lua/request_email_change.lua")
+    );
+
+    /// Uses an email-change token: the account moves to the new address.
+    pub const CONFIRM_EMAIL_CHANGE: &str = concat!(
+        include_str!("lua/mail_lib.lua"),
+        include_str!("lua/confirm_email_change.lua")
+    );
+
+    /// Claims due mails for delivery, with a lease.
+    pub const CLAIM_MAIL: &str = include_str!("lua/claim_mail.lua");
+
+    /// Settles a delivery attempt: sent, retry later, or given up.
+    pub const MAIL_DONE: &str = include_str!("lua/mail_done.lua");
 
     /// A user's live sessions in one step.
     pub const LIST_SESSIONS: &str = concat!(

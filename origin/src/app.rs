@@ -23,6 +23,8 @@ pub struct AppState {
     pub passwords: PasswordHashing,
     /// The public JWKS, serialised once.
     pub jwks: Arc<str>,
+    /// Wakes the mail delivery loop.
+    pub mailer: crate::mail::Mailer,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             store: Store::new(redis),
             passwords,
             jwks,
+            mailer: crate::mail::Mailer::default(),
         })
     }
 }

@@ -215,6 +215,86 @@ pub struct ServeConfig {
     /// login flood queues in bounded memory.
     #[arg(long, env = "EDGEAUTH_HASHING_QUEUE", default_value_t = 256)]
     pub hashing_queue: usize,
+
+    /// SMTP server for outgoing mail: `smtps://host:465` (TLS from the first byte),
+    /// `smtp://host:587?tls=required` (STARTTLS) or plain `smtp://host:port` (local relays and
+    /// maildev only), with optional `user:password@` (percent-encoded). Unset: no mail is sent (verification, reset
+    /// and email-change mails are not queued; EDGEAUTH_EMAIL_VERIFICATION cannot be `required`).
+    /// `make dev` points it at maildev (`smtp://127.0.0.1:1025`).
+    #[arg(long, env = "EDGEAUTH_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// SMTP user name, if not in EDGEAUTH_SMTP_URL (wins over the URL's).
+    #[arg(long, env = "EDGEAUTH_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    /// SMTP password, if not in EDGEAUTH_SMTP_URL (wins over the URL's).
+    #[arg(long, env = "EDGEAUTH_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// Time limit for one SMTP delivery (connect, TLS, send), seconds.
+    #[arg(long, env = "EDGEAUTH_SMTP_TIMEOUT_SECS", default_value_t = 10)]
+    pub smtp_timeout_secs: u64,
+
+    /// Sender of every mail, `Name <address>` or `address`; required with EDGEAUTH_SMTP_URL.
+    #[arg(long, env = "EDGEAUTH_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// Base URL of every link in mails (the demo page or your app, e.g. `https://auth.example`);
+    /// unset: EDGEAUTH_ISSUER. Links are `{base}/#reset=…`, `#verify=…`, `#confirm-email=…`:
+    /// the token rides in the fragment, which never reaches a server log or a Referer.
+    #[arg(long, env = "EDGEAUTH_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// `off` (no verification mails), `optional` (registration sends a verification link;
+    /// unverified accounts sign in as before) or `required` (unverified accounts cannot sign in:
+    /// 403 `email_unverified`).
+    #[arg(long, env = "EDGEAUTH_EMAIL_VERIFICATION", default_value = "optional")]
+    pub email_verification: String,
+
+    /// Lifetime of a verification link, seconds.
+    #[arg(long, env = "EDGEAUTH_EMAIL_VERIFY_TTL_SECS", default_value_t = 86_400)]
+    pub email_verify_ttl_secs: u64,
+
+    /// Lifetime of a password-reset link, seconds; only the newest link of an account works.
+    #[arg(long, env = "EDGEAUTH_PASSWORD_RESET_TTL_SECS", default_value_t = 1800)]
+    pub password_reset_ttl_secs: u64,
+
+    /// Lifetime of an email-change confirmation link, seconds.
+    #[arg(long, env = "EDGEAUTH_EMAIL_CHANGE_TTL_SECS", default_value_t = 3600)]
+    pub email_change_ttl_secs: u64,
+
+    /// Reset and verification mails one client address may ask for per window (beyond it: 429).
+    #[arg(long, env = "EDGEAUTH_MAIL_REQUESTS_PER_IP", default_value_t = 10)]
+    pub mail_requests_per_ip: u32,
+
+    /// Reset or verification mails sent to one email per window; beyond it requests still get
+    /// 202 but no mail goes out, so the limit reveals nothing about the account.
+    #[arg(long, env = "EDGEAUTH_MAIL_PER_EMAIL", default_value_t = 3)]
+    pub mail_per_email: u32,
+
+    /// Window of EDGEAUTH_MAIL_REQUESTS_PER_IP and EDGEAUTH_MAIL_PER_EMAIL, seconds.
+    #[arg(long, env = "EDGEAUTH_MAIL_WINDOW_SECS", default_value_t = 3600)]
+    pub mail_window_secs: u64,
+
+    /// Wait before the first retry of a failed delivery, milliseconds; doubles per failure.
+    #[arg(long, env = "EDGEAUTH_MAIL_RETRY_BASE_MS", default_value_t = 2000)]
+    pub mail_retry_base_ms: u64,
+
+    /// Longest wait between two delivery attempts, milliseconds.
+    #[arg(long, env = "EDGEAUTH_MAIL_RETRY_MAX_MS", default_value_t = 300_000)]
+    pub mail_retry_max_ms: u64,
+
+    /// Delivery attempts before a mail is given up (moved to `ea:outbox:dead`); with the
+    /// defaults about a day and a half of retries.
+    #[arg(long, env = "EDGEAUTH_MAIL_MAX_ATTEMPTS", default_value_t = 30)]
+    pub mail_max_attempts: u32,
+
+    /// How often an idle delivery loop looks for mails queued by other origins or left behind
+    /// by a stopped one, seconds (one Redis command each time). Mails this origin queues are
+    /// sent at once, and retries at their due time, regardless.
+    #[arg(long, env = "EDGEAUTH_MAIL_SWEEP_SECS", default_value_t = 30)]
+    pub mail_sweep_secs: u64,
 }
 
 /// Settings without a default: the origin refuses to start until each one is set.
@@ -254,6 +334,38 @@ pub struct Settings {
     pub login_limits: LoginLimits,
     pub register_budget: Budget,
     pub refresh_budget: Budget,
+    pub mail: MailSettings,
+}
+
+/// Whether verification mails are sent and required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmailVerification {
+    Off,
+    Optional,
+    Required,
+}
+
+/// Outgoing mail: the SMTP server (if any), links, token lifetimes, limits and retries.
+pub struct MailSettings {
+    /// `None`: mail is off.
+    pub smtp: Option<crate::mail::SmtpSettings>,
+    pub public_url: String,
+    pub verification: EmailVerification,
+    pub link_key: edgeauth_core::mail::LinkKey,
+    pub verify_ttl_secs: u64,
+    pub reset_ttl_secs: u64,
+    pub change_ttl_secs: u64,
+    pub per_ip: Budget,
+    pub per_email: Budget,
+    pub retry: edgeauth_core::mail::RetryPolicy,
+    pub sweep_secs: u64,
+}
+
+impl MailSettings {
+    /// Whether mails are queued at all.
+    pub fn enabled(&self) -> bool {
+        self.smtp.is_some()
+    }
 }
 
 /// Where Redis is and how long to wait for it.
@@ -466,6 +578,91 @@ impl ServeConfig {
             self.argon2_iterations >= 2,
             "below the OWASP minimum of 2 iterations",
         );
+        for (setting, value) in [
+            ("EDGEAUTH_SMTP_TIMEOUT_SECS", self.smtp_timeout_secs),
+            ("EDGEAUTH_EMAIL_VERIFY_TTL_SECS", self.email_verify_ttl_secs),
+            (
+                "EDGEAUTH_PASSWORD_RESET_TTL_SECS",
+                self.password_reset_ttl_secs,
+            ),
+            ("EDGEAUTH_EMAIL_CHANGE_TTL_SECS", self.email_change_ttl_secs),
+            (
+                "EDGEAUTH_MAIL_REQUESTS_PER_IP",
+                self.mail_requests_per_ip.into(),
+            ),
+            ("EDGEAUTH_MAIL_PER_EMAIL", self.mail_per_email.into()),
+            ("EDGEAUTH_MAIL_WINDOW_SECS", self.mail_window_secs),
+            ("EDGEAUTH_MAIL_RETRY_BASE_MS", self.mail_retry_base_ms),
+            ("EDGEAUTH_MAIL_MAX_ATTEMPTS", self.mail_max_attempts.into()),
+            ("EDGEAUTH_MAIL_SWEEP_SECS", self.mail_sweep_secs),
+        ] {
+            p.check(setting, value > 0, "must be greater than 0");
+        }
+        p.check(
+            "EDGEAUTH_MAIL_RETRY_MAX_MS",
+            self.mail_retry_max_ms >= self.mail_retry_base_ms,
+            "must be at least EDGEAUTH_MAIL_RETRY_BASE_MS",
+        );
+        let verification = p.note(
+            "EDGEAUTH_EMAIL_VERIFICATION",
+            match self.email_verification.trim() {
+                "off" => Ok(EmailVerification::Off),
+                "optional" => Ok(EmailVerification::Optional),
+                "required" => Ok(EmailVerification::Required),
+                other => Err(format!("must be off, optional or required, got {other:?}")),
+            },
+        );
+        let smtp = match self
+            .smtp_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
+            None => Some(None),
+            Some(url) => {
+                let smtp = p.note(
+                    "EDGEAUTH_SMTP_URL",
+                    crate::mail::SmtpSettings::parse(
+                        url,
+                        self.smtp_username.as_deref(),
+                        self.smtp_password.as_deref(),
+                        self.smtp_timeout_secs,
+                    ),
+                );
+                let from = p
+                    .required("EDGEAUTH_MAIL_FROM", &self.mail_from)
+                    .and_then(|from| p.note("EDGEAUTH_MAIL_FROM", crate::mail::parse_from(from)));
+                match (smtp, from) {
+                    (Some(mut smtp), Some(from)) => {
+                        smtp.from = from;
+                        Some(Some(smtp))
+                    }
+                    _ => None,
+                }
+            }
+        };
+        if matches!(smtp, Some(None)) {
+            p.check(
+                "EDGEAUTH_EMAIL_VERIFICATION",
+                verification != Some(EmailVerification::Required),
+                "cannot be required without EDGEAUTH_SMTP_URL (nobody could verify an address)",
+            );
+        }
+        let mail_on = matches!(smtp, Some(Some(_)));
+        let public_url = match self.public_url.as_deref().map(str::trim) {
+            Some(url) if !url.is_empty() => p.note("EDGEAUTH_PUBLIC_URL", public_url(url)),
+            // Unset: the issuer, which is the edge's URL unless configured otherwise.
+            _ => match public_url(&self.issuer) {
+                Ok(url) => Some(url),
+                Err(_) if !mail_on => Some(self.issuer.trim().to_owned()),
+                Err(_) => p.note(
+                    "EDGEAUTH_PUBLIC_URL",
+                    Err::<String, _>(
+                        "is required when EDGEAUTH_ISSUER is not an http(s) URL (links in mails need a base)",
+                    ),
+                ),
+            },
+        };
         let argon2 = p.note(
             "EDGEAUTH_ARGON2_PARALLELISM",
             argon2::Params::new(
@@ -484,6 +681,9 @@ impl ServeConfig {
             Some(edge_secret),
             Some(refresh_secret),
             Some(argon2),
+            Some(smtp),
+            Some(verification),
+            Some(public_url),
             true,
         ) = (
             listen,
@@ -494,6 +694,9 @@ impl ServeConfig {
             edge_secret,
             refresh_secret,
             argon2,
+            smtp,
+            verification,
+            public_url,
             p.0.is_empty(),
         )
         else {
@@ -506,6 +709,7 @@ impl ServeConfig {
             n => n,
         };
         let device_key = DeviceKey::derive(&refresh_secret);
+        let link_key = edgeauth_core::mail::LinkKey::derive(&refresh_secret);
         let mut policy = TokenPolicy::new(&self.issuer, &self.audience);
         policy.access_ttl_secs = self.access_ttl_secs;
         Ok(Settings {
@@ -555,6 +759,29 @@ impl ServeConfig {
                 max: self.refresh_per_ip,
                 window_secs: self.refresh_window_secs,
             },
+            mail: MailSettings {
+                smtp,
+                public_url,
+                verification,
+                link_key,
+                verify_ttl_secs: self.email_verify_ttl_secs,
+                reset_ttl_secs: self.password_reset_ttl_secs,
+                change_ttl_secs: self.email_change_ttl_secs,
+                per_ip: Budget {
+                    max: self.mail_requests_per_ip,
+                    window_secs: self.mail_window_secs,
+                },
+                per_email: Budget {
+                    max: self.mail_per_email,
+                    window_secs: self.mail_window_secs,
+                },
+                retry: edgeauth_core::mail::RetryPolicy {
+                    base_ms: self.mail_retry_base_ms,
+                    max_ms: self.mail_retry_max_ms,
+                    max_attempts: self.mail_max_attempts,
+                },
+                sweep_secs: self.mail_sweep_secs,
+            },
         })
     }
 }
@@ -582,6 +809,23 @@ fn resolve_listen(text: &str) -> Result<Vec<SocketAddr>, String> {
         return Err(format!("{text:?} resolves to no address"));
     }
     Ok(addrs)
+}
+
+/// The base of links in mails: `http(s)://host[:port][/path]`, no query or fragment; the
+/// trailing slash is dropped.
+fn public_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let rest = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or_else(|| format!("must be an http(s):// URL, got {text:?}"))?;
+    let host = rest.split('/').next().unwrap_or("");
+    if host.is_empty() || text.contains(['?', '#', ' ']) || host.contains('@') {
+        return Err(format!(
+            "must be http(s)://host[:port][/path] without user, query or fragment, got {text:?}"
+        ));
+    }
+    Ok(text.trim_end_matches('/').to_owned())
 }
 
 /// `http(s)://…`; the trailing slash is dropped.
@@ -693,10 +937,68 @@ pub(crate) mod tests {
                 "--login-account-successes=0",
                 "EDGEAUTH_LOGIN_ACCOUNT_SUCCESSES",
             ),
+            ("--email-verification=maybe", "EDGEAUTH_EMAIL_VERIFICATION"),
+            (
+                "--email-verification=required",
+                "EDGEAUTH_EMAIL_VERIFICATION",
+            ),
+            ("--public-url=ftp://x", "EDGEAUTH_PUBLIC_URL"),
+            ("--public-url=https://x/#a", "EDGEAUTH_PUBLIC_URL"),
+            ("--smtp-url=smtp://127.0.0.1:1025", "EDGEAUTH_MAIL_FROM"),
+            (
+                "--password-reset-ttl-secs=0",
+                "EDGEAUTH_PASSWORD_RESET_TTL_SECS",
+            ),
+            ("--mail-retry-max-ms=1", "EDGEAUTH_MAIL_RETRY_MAX_MS"),
         ];
         for (flag, setting) in cases {
             assert_eq!(problems(&[flag]), vec![*setting], "{flag}");
         }
+    }
+
+    #[test]
+    fn mail_is_off_without_smtp_and_validated_with_it() {
+        let off = config(&[]).unwrap().settings().unwrap();
+        assert!(!off.mail.enabled());
+        assert_eq!(off.mail.verification, EmailVerification::Optional);
+        assert_eq!(off.mail.public_url, "http://127.0.0.1:8787");
+        let on = config(&[
+            "--smtp-url=smtps://user:p%40ss@mail.example:465",
+            "--mail-from=edgeauth <no-reply@example.com>",
+            "--public-url=https://auth.example/",
+            "--email-verification=required",
+        ])
+        .unwrap()
+        .settings()
+        .unwrap();
+        assert!(on.mail.enabled());
+        assert_eq!(on.mail.public_url, "https://auth.example");
+        assert_eq!(on.mail.verification, EmailVerification::Required);
+        let bad_from = config(&[
+            "--smtp-url=smtp://127.0.0.1:1025",
+            "--mail-from=not an address",
+        ])
+        .unwrap()
+        .settings()
+        .err()
+        .unwrap();
+        assert_eq!(bad_from.settings(), vec!["EDGEAUTH_MAIL_FROM"]);
+        let bad_url = config(&["--smtp-url=http://mail:25", "--mail-from=a@example.com"])
+            .unwrap()
+            .settings()
+            .err()
+            .unwrap();
+        assert_eq!(bad_url.settings(), vec!["EDGEAUTH_SMTP_URL"]);
+        // The URL may carry a password: a refusal never repeats it.
+        let secret = config(&[
+            "--smtp-url=smtp://u:hunter2@:0:bad",
+            "--mail-from=a@example.com",
+        ])
+        .unwrap()
+        .settings()
+        .err()
+        .unwrap();
+        assert!(!secret.to_string().contains("hunter2"), "{secret}");
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub fn unit_of(name: &str) -> &'static str {
         ("_CONCURRENCY", "count"),
         ("_ITERATIONS", "count"),
         ("_PARALLELISM", "count"),
+        ("_PER_EMAIL", "count"),
+        ("_ATTEMPTS", "count"),
     ];
     SUFFIXES
         .iter()

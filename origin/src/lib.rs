@@ -7,11 +7,13 @@ pub mod config;
 pub mod config_reference;
 pub mod cookie;
 pub mod edge_check;
+pub mod edge_config;
 pub mod edge_trust;
 pub mod error;
 pub mod extract;
 pub mod guard;
 pub mod key_admin;
+pub mod mail;
 pub mod openapi;
 pub mod passwords;
 pub mod redis_client;
@@ -19,6 +21,7 @@ pub mod routes;
 pub mod sessions;
 pub mod store;
 pub mod telemetry;
+pub mod user_admin;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use edgeauth_origin::app::{self, AppState};
 use edgeauth_origin::config::ServeConfig;
+use edgeauth_origin::edge_config::{self, AssertionKeysCommand};
 use edgeauth_origin::key_admin::{self, KeysCommand};
+use edgeauth_origin::user_admin::{self, UsersCommand};
 use edgeauth_origin::{admin, config_reference, telemetry};
 
 #[derive(Parser)]
@@ -43,6 +45,22 @@ enum Command {
     },
     /// Print the OpenAPI 3.1 document of the public API (also served at /openapi.json).
     Openapi,
+    /// User administration: roles.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Validate the edge's route table (`[vars] EDGEAUTH_ROUTES` of a wrangler.toml) with the
+    /// code the edge runs, before deploying.
+    CheckEdgeConfig {
+        /// Path of the wrangler.toml to check.
+        path: String,
+    },
+    /// The edge's assertion signing keys (the EDGEAUTH_ASSERTION_KEYS secret).
+    AssertionKeys {
+        #[command(subcommand)]
+        command: AssertionKeysCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -78,6 +96,44 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve(config) => serve(*config, env_file),
+        Command::Users { command } => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("edgeauth-origin: cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(user_admin::run(command)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("edgeauth-origin users: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::CheckEdgeConfig { path } => match edge_config::check_edge_config(&path) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("edgeauth-origin check-edge-config: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::AssertionKeys { command } => match edge_config::run_assertion_keys(command)
+            .and_then(|text| key_admin::print_out(&text))
+        {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("edgeauth-origin assertion-keys: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Openapi => {
             match key_admin::print_out(&format!("{}\n", edgeauth_origin::openapi::document())) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -153,6 +209,7 @@ async fn run(state: AppState) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    edgeauth_origin::mail::describe_metrics();
     warn_about_redis(&state).await;
     // Bind both listeners before serving either, so a taken port fails the start-up.
     let listener = match bind(&state.settings.listen, "EDGEAUTH_LISTEN").await {
@@ -186,6 +243,12 @@ async fn run(state: AppState) -> ExitCode {
                 tracing::error!(error = %e, "admin listener failed");
             }
         });
+    }
+    if state.settings.mail.enabled() {
+        tracing::info!(public_url = %state.settings.mail.public_url, "mail delivery on (outbox in Redis)");
+        tokio::spawn(edgeauth_origin::mail::deliver_forever(state.clone()));
+    } else {
+        tracing::warn!("EDGEAUTH_SMTP_URL is not set: no mail is sent (no verification, password reset or email change)");
     }
     let shutdown = async {
         let ctrl_c = tokio::signal::ctrl_c();

@@ -53,6 +53,7 @@ pub struct FieldErrorDoc {
     tags(
         (name = "auth", description = "Sign up, sign in, refresh, sign out"),
         (name = "account", description = "The signed-in user's profile, sessions and password"),
+        (name = "email", description = "Address verification, password reset and email change (links by mail)"),
         (name = "meta", description = "Keys, health and this document")
     )
 )]
@@ -157,10 +158,16 @@ mod tests {
                 "GET /api/sessions",
                 "GET /healthz",
                 "GET /openapi.json",
+                "POST /api/email/change",
+                "POST /api/email/change/confirm",
+                "POST /api/email/verify",
+                "POST /api/email/verify/resend",
                 "POST /api/login",
                 "POST /api/logout",
                 "POST /api/logout-all",
                 "POST /api/password",
+                "POST /api/password/forgot",
+                "POST /api/password/reset",
                 "POST /api/refresh",
                 "POST /api/register",
             ]
@@ -193,6 +200,8 @@ mod tests {
             | ErrorCode::InvalidRefreshToken
             | ErrorCode::RefreshTokenReused
             | ErrorCode::InvalidSignature
+            | ErrorCode::InvalidOrExpiredToken
+            | ErrorCode::EmailUnverified
             | ErrorCode::Forbidden
             | ErrorCode::NotFound
             | ErrorCode::MethodNotAllowed
@@ -202,6 +211,8 @@ mod tests {
             | ErrorCode::RateLimited
             | ErrorCode::RevocationUnavailable
             | ErrorCode::ServiceUnavailable
+            | ErrorCode::UpstreamUnavailable
+            | ErrorCode::UpstreamTimeout
             | ErrorCode::InternalError => (),
         };
         let sample = edgeauth_core::ApiError::validation(vec![edgeauth_core::FieldError::new(

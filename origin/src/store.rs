@@ -1,8 +1,11 @@
 //! Users, sessions and nonces in Redis, through the Upstash REST client. The only module of
 //! the origin that knows key names (from the core's layout) or talks to Redis.
 
+pub mod mail;
+
 use std::collections::HashMap;
 
+use edgeauth_core::mail::Purpose;
 use edgeauth_core::rate_limit::{Budget, LoginLimits};
 use edgeauth_core::redis_layout::{self as layout, scripts, LockSubject};
 use edgeauth_core::refresh::RefreshTokenHash;
@@ -21,6 +24,8 @@ pub struct User {
     pub username: String,
     /// Canonical form: NFKC, case-folded, the domain in IDNA ASCII form (docs/security.md).
     pub email: String,
+    /// Whether the address was confirmed through a link sent to it.
+    pub email_verified: bool,
     /// Unix seconds.
     pub created_at: u64,
 }
@@ -40,6 +45,8 @@ pub struct NewUser<'a> {
     pub email: &'a str,
     pub password_hash: &'a str,
     pub created_at: u64,
+    /// The verification mail to queue with the account, if any.
+    pub verification: Option<mail::LinkMail<'a>>,
 }
 
 pub enum Registered {
@@ -178,6 +185,7 @@ pub struct Store {
     login_gate: Script,
     login_failed: Script,
     rate_limit: Script,
+    mail: mail::MailScripts,
 }
 
 /// What the login gate found: how long to wait, and the account if the email is known.
@@ -198,21 +206,21 @@ impl Store {
         let login_gate = Script::new(scripts::LOGIN_GATE);
         let login_failed = Script::new(scripts::LOGIN_FAILED);
         let rate_limit = Script::new(scripts::RATE_LIMIT);
-        let redis = MeteredRedis::new(
-            redis,
-            &[
-                ("register_user", &register_user),
-                ("create_session", &create_session),
-                ("rotate_refresh", &rotate_refresh),
-                ("revoke_session", &revoke_session),
-                ("revoke_user_sessions", &revoke_user_sessions),
-                ("change_password", &change_password),
-                ("list_sessions", &list_sessions),
-                ("login_gate", &login_gate),
-                ("login_failed", &login_failed),
-                ("rate_limit", &rate_limit),
-            ],
-        );
+        let mail = mail::MailScripts::new();
+        let mut names = mail.names();
+        names.extend([
+            ("register_user", &register_user),
+            ("create_session", &create_session),
+            ("rotate_refresh", &rotate_refresh),
+            ("revoke_session", &revoke_session),
+            ("revoke_user_sessions", &revoke_user_sessions),
+            ("change_password", &change_password),
+            ("list_sessions", &list_sessions),
+            ("login_gate", &login_gate),
+            ("login_failed", &login_failed),
+            ("rate_limit", &rate_limit),
+        ]);
+        let redis = MeteredRedis::new(redis, &names);
         Self {
             redis,
             register_user,
@@ -225,6 +233,7 @@ impl Store {
             login_gate,
             login_failed,
             rate_limit,
+            mail,
         }
     }
 
@@ -251,6 +260,7 @@ impl Store {
                     layout::user_by_email(user.email),
                     layout::user_by_name(user.username),
                     layout::user(user.id),
+                    layout::newest_link(Purpose::Verify, user.id),
                 ],
                 [
                     user.id.to_owned(),
@@ -258,7 +268,16 @@ impl Store {
                     user.email.to_owned(),
                     user.password_hash.to_owned(),
                     user.created_at.to_string(),
-                ],
+                ]
+                .into_iter()
+                .chain(match &user.verification {
+                    Some(link) => {
+                        let mut args = vec!["1".to_owned()];
+                        args.extend(link.args());
+                        args
+                    }
+                    None => vec!["0".to_owned()],
+                }),
             )
             .await?;
         match reply.as_str() {
@@ -340,6 +359,7 @@ impl Store {
         expected_version: &str,
         keep: &str,
         clear: &str,
+        notice: Option<&crate::mail::NewMail>,
     ) -> AppResult<Checked<u64>> {
         let reply = self
             .redis
@@ -350,7 +370,10 @@ impl Store {
                     layout::user_sessions(user_id),
                     clear.to_owned(),
                 ],
-                [new_hash, expected_version, keep, layout::SESSION_PREFIX],
+                [new_hash, expected_version, keep, layout::SESSION_PREFIX]
+                    .map(str::to_owned)
+                    .into_iter()
+                    .chain(notice.map(mail::mail_args).unwrap_or_default()),
             )
             .await?;
         checked("change_password", &reply)
@@ -562,6 +585,7 @@ impl Store {
                     id: id.to_owned(),
                     username: text(4).unwrap_or_default().to_owned(),
                     email: text(5).unwrap_or_default().to_owned(),
+                    email_verified: text(7) == Some("1"),
                     created_at: text(6).and_then(|t| t.parse().ok()).unwrap_or_default(),
                 },
                 password_hash: pw.to_owned(),
@@ -636,7 +660,7 @@ impl Store {
     }
 }
 
-fn hash_fields(reply: &Value) -> HashMap<String, String> {
+pub(crate) fn hash_fields(reply: &Value) -> HashMap<String, String> {
     let items = reply.as_array().unwrap_or_default();
     items
         .chunks_exact(2)
@@ -650,12 +674,13 @@ fn user_from_fields(mut fields: HashMap<String, String>) -> User {
         id: take("id"),
         username: take("username"),
         email: take("email"),
+        email_verified: take("ev") == "1",
         created_at: take("created_at").parse().unwrap_or_default(),
     }
 }
 
 /// Reads `{'ok', count}` / `{'stale'}` replies.
-fn checked(what: &str, reply: &Value) -> AppResult<Checked<u64>> {
+pub(crate) fn checked(what: &str, reply: &Value) -> AppResult<Checked<u64>> {
     let items = reply.as_array().unwrap_or_default();
     match (items.first().and_then(Value::as_str), items.get(1)) {
         (Some("ok"), Some(count)) => Ok(Checked::Done(count.as_i64().unwrap_or(0).max(0) as u64)),
@@ -664,6 +689,6 @@ fn checked(what: &str, reply: &Value) -> AppResult<Checked<u64>> {
     }
 }
 
-fn unexpected(what: &str, reply: &Value) -> AppError {
+pub(crate) fn unexpected(what: &str, reply: &Value) -> AppError {
     AppError::internal(format!("unexpected reply from {what}: {reply:?}"))
 }

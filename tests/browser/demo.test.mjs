@@ -511,6 +511,19 @@ test('revoking another session from the list, and changing the password', { time
   await phoneContext.close();
 });
 
+test('the notes panel keeps notes in the example app behind the edge', { timeout: 90_000 }, async () => {
+  const user = newUser();
+  const { context, page } = await deviceSignedIn(user, { registerFirst: true });
+  await page.click('#reload-notes');
+  await page.waitForFunction(() => document.querySelector('#notes-status')?.textContent === 'No notes yet.');
+  const form = page.locator('#note-form');
+  await form.locator('[name=text]').fill('Written through the edge');
+  await form.locator('button[type=submit]').click();
+  await page.locator('#notes li', { hasText: 'Written through the edge' }).waitFor();
+  assert.equal(await page.locator('#notes li').count(), 1);
+  await context.close();
+});
+
 test('a page on another origin cannot use the cookie', { timeout: 90_000 }, async () => {
   const user = newUser();
   const { context, page: victim } = await deviceSignedIn(user, { registerFirst: true });

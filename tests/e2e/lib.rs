@@ -3,9 +3,11 @@
 //! free port with freshly generated keys and secrets, started once and stopped at the end.
 
 pub mod client;
+pub mod mailbox;
 pub mod observe;
 pub mod signed;
 pub mod stack;
+pub mod upstream;
 pub mod workerd;
 
 pub use client::Api;

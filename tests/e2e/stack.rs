@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
+use edgeauth_core::assertion::{AssertionKey, AssertionKeys};
 use edgeauth_core::keys::{SigningKey, SigningKeyRing};
 use jwt_simple::prelude::Ed25519KeyPair;
 
@@ -28,6 +29,12 @@ pub const ALLOWED_ORIGIN: &str = "https://app.example";
 
 /// The edge's `ORIGIN_TIMEOUT_MS` in tests.
 pub const ORIGIN_TIMEOUT_MS: u64 = 4_000;
+
+/// Body limit of the test route `/e2e/echo/*`, bytes.
+pub const ECHO_BODY_LIMIT: u64 = 64 * 1024;
+
+/// Timeout of the `hang` test upstream (accepts connections, never answers), milliseconds.
+pub const HANG_TIMEOUT_MS: u32 = 1_500;
 
 /// Knobs the tests need different from production defaults.
 #[derive(Debug, Clone)]
@@ -216,10 +223,26 @@ pub struct Stack {
     pub bridge_token: String,
     /// The bridge's read-only token: the edge's, as `make dev` sets it up.
     pub bridge_readonly_token: String,
+    /// Base URL of maildev's web inbox and REST API (`None` when `origin_env` sets
+    /// `EDGEAUTH_SMTP_URL` itself, e.g. empty to send no mail).
+    pub maildev: Option<String>,
     /// The origin's signing keys (the tests forge and mint tokens with them).
     pub signing_keys: SigningKeyRing,
     /// The edge⇄origin secret, base64url (the tests sign direct origin calls with it).
     pub edge_secret: String,
+    /// The edge's assertion signing keys (`EDGEAUTH_ASSERTION_KEYS`).
+    pub assertion_keys: AssertionKeys,
+    /// Base URL of the notes example app, directly (tests show it refuses what did not come
+    /// through the edge); the edge reaches it at `/notes/`, as in `make dev`.
+    pub notes: String,
+    /// Base URL of the echo upstream (`crate::upstream`): answers every request with the
+    /// request head it received, so tests see exactly what an app gets.
+    pub echo: String,
+    /// The test upstreams' ids in the edge's route table: `echo` (at `/e2e/echo/*`, optional
+    /// auth, body limit [`ECHO_BODY_LIMIT`]), `dead` (nothing listens: `/e2e/dead/*`), `hang`
+    /// (accepts, never answers: `/e2e/hang/*`, timeout [`HANG_TIMEOUT_MS`]).
+    _hang: TcpListener,
+    dead_port: u16,
     refresh_secret: String,
     pub issuer: String,
     pub audience: String,
@@ -228,6 +251,8 @@ pub struct Stack {
     /// Held while the stack runs: another stack in the same checkout logs elsewhere.
     _log_lock: File,
     redis_port: u16,
+    maildev_smtp_port: u16,
+    maildev_web_port: u16,
     origin_port: u16,
     admin_port: u16,
     bridge_port: u16,
@@ -247,6 +272,11 @@ impl Stack {
         let (redis_port, bridge_port, origin_port, edge_port) =
             (free_port()?, free_port()?, free_port()?, free_port()?);
         let admin_port = free_port()?;
+        let (maildev_smtp_port, maildev_web_port) = (free_port()?, free_port()?);
+        let own_smtp = !options
+            .origin_env
+            .iter()
+            .any(|(name, _)| name == "EDGEAUTH_SMTP_URL");
         let bridge_token = random_b64(24)?;
         let bridge_readonly_token = random_b64(24)?;
         let edge_secret = random_b64(32)?;
@@ -255,6 +285,16 @@ impl Stack {
             &format!("e2e-{}", random_b64(6)?),
             Ed25519KeyPair::generate(),
         )])?;
+        let assertion_pair = Ed25519KeyPair::generate().to_bytes();
+        let assertion_keys = AssertionKeys::new(vec![AssertionKey {
+            kid: format!("a-{}", random_b64(6)?),
+            d: B64.encode(&assertion_pair[..32]),
+            x: B64.encode(&assertion_pair[32..]),
+        }])?;
+        let notes_port = free_port()?;
+        let dead_port = free_port()?;
+        let hang = TcpListener::bind("127.0.0.1:0")?;
+        let echo = crate::upstream::start_echo()?;
         let issuer = format!("http://127.0.0.1:{edge_port}");
         let audience = "edgeauth-e2e".to_owned();
         let redis_dir = tempfile::tempdir()?;
@@ -271,10 +311,16 @@ impl Stack {
             origin: format!("http://127.0.0.1:{origin_port}"),
             admin: format!("http://127.0.0.1:{admin_port}"),
             bridge: format!("http://127.0.0.1:{bridge_port}"),
+            maildev: own_smtp.then(|| format!("http://127.0.0.1:{maildev_web_port}")),
             bridge_token,
             bridge_readonly_token,
             signing_keys,
             edge_secret,
+            assertion_keys,
+            notes: format!("http://127.0.0.1:{notes_port}"),
+            echo,
+            _hang: hang,
+            dead_port,
             refresh_secret,
             issuer,
             audience,
@@ -282,6 +328,8 @@ impl Stack {
             log_dir,
             _log_lock: log_lock,
             redis_port,
+            maildev_smtp_port,
+            maildev_web_port,
             origin_port,
             admin_port,
             bridge_port,
@@ -293,6 +341,9 @@ impl Stack {
             others: Mutex::new(Vec::new()),
         };
         stack.start_redis()?;
+        if stack.maildev.is_some() {
+            stack.start_maildev()?;
+        }
 
         let mut bridge = Command::new(stack.tools.bin_dir.join("edgeauth-bridge"));
         bridge
@@ -314,6 +365,20 @@ impl Stack {
         origin.env("EDGEAUTH_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"));
         stack.launch("origin", origin)?;
         wait_port(origin_port, Duration::from_secs(30))?;
+
+        // The example app, as `make dev` starts it.
+        let mut notes = Command::new(stack.tools.bin_dir.join("edgeauth-example-notes"));
+        notes
+            .current_dir(stack.redis_dir.path())
+            .env("NOTES_ADDR", format!("127.0.0.1:{notes_port}"))
+            .env("NOTES_ISSUER", &stack.issuer)
+            .env(
+                "NOTES_JWKS_URL",
+                format!("{}/.well-known/edgeauth/assertion-jwks.json", stack.edge),
+            )
+            .env("RUST_LOG", "info");
+        stack.launch("notes", notes)?;
+        wait_port(notes_port, Duration::from_secs(30))?;
 
         match stack.options.edge_runtime {
             EdgeRuntime::WranglerDev => {
@@ -345,6 +410,8 @@ impl Stack {
             ),
             ("EDGEAUTH_EDGE_SECRET", self.edge_secret.clone()),
             ("EDGEAUTH_JWKS", self.signing_keys.public_jwks().to_string()),
+            ("EDGEAUTH_ASSERTION_KEYS", self.assertion_keys.to_secret()),
+            ("EDGEAUTH_ROUTES", self.routes_table()),
             (
                 "REDIS_TIMEOUT_MS",
                 self.options.redis_timeout_ms.to_string(),
@@ -363,6 +430,42 @@ impl Stack {
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
         .collect()
+    }
+
+    /// The edge's route table in tests: the repository's dev table (wrangler.toml, the notes
+    /// app at `/notes/`) pointed at this stack's notes app, plus the test upstreams.
+    pub fn routes_table(&self) -> String {
+        let toml =
+            std::fs::read_to_string(self.tools.repo.join("wrangler.toml")).unwrap_or_default();
+        let dev = wrangler_settings(&toml)
+            .ok()
+            .and_then(|(_, vars)| vars.into_iter().find(|(n, _)| n == "EDGEAUTH_ROUTES"))
+            .map(|(_, v)| v.replace("http://127.0.0.1:8790", &self.notes))
+            .unwrap_or_default();
+        let mut table: serde_json::Value =
+            serde_json::from_str(&dev).unwrap_or_else(|_| serde_json::json!({}));
+        let upstreams = serde_json::json!([
+            {"id": "echo", "url": self.echo},
+            {"id": "dead", "url": format!("http://127.0.0.1:{}", self.dead_port), "timeout_ms": 3000},
+            {"id": "hang", "url": format!("http://127.0.0.1:{}", self._hang.local_addr().map(|a| a.port()).unwrap_or(0)), "timeout_ms": HANG_TIMEOUT_MS},
+        ]);
+        let routes = serde_json::json!([
+            {"name": "e2e-echo", "path": "/e2e/echo/*", "handler": "app:echo", "policy": "optional", "body_limit": ECHO_BODY_LIMIT},
+            {"name": "e2e-echo-auth", "path": "/e2e/echo-auth/*", "handler": "app:echo", "policy": "authenticated"},
+            {"name": "e2e-dead", "path": "/e2e/dead/*", "handler": "app:dead", "policy": "public"},
+            {"name": "e2e-hang", "path": "/e2e/hang/*", "handler": "app:hang", "policy": "public"},
+        ]);
+        for (key, extra) in [("upstreams", upstreams), ("routes", routes)] {
+            let list = table
+                .as_object_mut()
+                .map(|t| t.entry(key).or_insert_with(|| serde_json::json!([])));
+            if let (Some(serde_json::Value::Array(list)), serde_json::Value::Array(extra)) =
+                (list, extra)
+            {
+                list.extend(extra);
+            }
+        }
+        table.to_string()
     }
 
     fn worker_entry(&self) -> Result<PathBuf, BoxError> {
@@ -432,6 +535,21 @@ impl Stack {
         let url = format!("http://127.0.0.1:{port}");
         self.wait_ok(&format!("{url}/healthz"), name)?;
         Ok(url)
+    }
+
+    /// [`Stack::start_workerd_edge`] for an edge that is expected to be unhealthy (a bad
+    /// configuration): waits only until it listens.
+    pub fn start_workerd_edge_unchecked(
+        &self,
+        name: &str,
+        overrides: &[(String, String)],
+    ) -> Result<String, BoxError> {
+        let port = free_port()?;
+        let command =
+            self.workerd_command_with(Some(port), None, None, overrides, Heap::from_env())?;
+        self.launch(name, command)?;
+        wait_port(port, Duration::from_secs(60))?;
+        Ok(format!("http://127.0.0.1:{port}"))
     }
 
     /// Waits up to a minute for `url` to answer 200; on failure the error names the log of
@@ -653,6 +771,49 @@ impl Stack {
         Ok(())
     }
 
+    /// An assertion as the edge would sign it, for calling the notes app directly (benchmarks
+    /// compare the edge with direct access; tests show what the app accepts).
+    pub fn mint_assertion(
+        &self,
+        audience: &str,
+        user_id: &str,
+        session_id: &str,
+        roles: &str,
+    ) -> Result<String, BoxError> {
+        use edgeauth_core::assertion::{compact, signing_input, Subject};
+        let key = self.assertion_keys.current();
+        let mut pair = B64.decode(&key.d)?;
+        pair.extend(B64.decode(&key.x)?);
+        let secret = ed25519_compact::SecretKey::from_slice(&pair)?;
+        let roles = edgeauth_core::roles::Roles::from_field(Some(roles));
+        let subject = Subject {
+            issuer: &self.issuer,
+            audience,
+            user_id,
+            session_id,
+            roles: &roles,
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
+        let input = signing_input(&key.kid, &subject, now);
+        let signature = secret.sign(input.as_bytes(), None);
+        Ok(compact(&input, signature.as_ref()))
+    }
+
+    /// The repository the stack runs from.
+    pub fn repo(&self) -> &Path {
+        &self.tools.repo
+    }
+
+    /// The `node` that runs wrangler (the JavaScript verification recipe runs with it too).
+    pub fn node(&self) -> PathBuf {
+        self.tools
+            .node_bin_dir
+            .as_ref()
+            .map_or_else(|| PathBuf::from("node"), |dir| dir.join("node"))
+    }
+
     /// The path of one of the workspace's binaries the stack runs (`edgeauth-bridge`, …).
     pub fn binary(&self, name: &str) -> PathBuf {
         self.tools.bin_dir.join(name)
@@ -699,6 +860,21 @@ impl Stack {
                 self.options.access_ttl_secs.to_string(),
             )
             .env("EDGEAUTH_REDIS_TIMEOUT_MS", "2000")
+            // maildev, as `make dev` runs it; retries quick enough for the outage test, and no
+            // idle sweeps (they would show up in the tests that count Redis commands).
+            .env(
+                "EDGEAUTH_SMTP_URL",
+                format!("smtp://127.0.0.1:{}", self.maildev_smtp_port),
+            )
+            .env(
+                "EDGEAUTH_MAIL_FROM",
+                "edgeauth e2e <no-reply@edgeauth.test>",
+            )
+            .env("EDGEAUTH_PUBLIC_URL", &self.edge)
+            .env("EDGEAUTH_MAIL_RETRY_BASE_MS", "300")
+            .env("EDGEAUTH_MAIL_RETRY_MAX_MS", "1500")
+            .env("EDGEAUTH_SMTP_TIMEOUT_SECS", "3")
+            .env("EDGEAUTH_MAIL_SWEEP_SECS", "3600")
             .env(
                 "EDGEAUTH_REFRESH_PER_IP",
                 self.options.refresh_per_ip.to_string(),
@@ -760,6 +936,63 @@ impl Stack {
             child,
         });
         Ok(())
+    }
+
+    /// Starts maildev (from the repository's node_modules, as `make dev` does) on the stack's
+    /// SMTP and web ports; its inbox starts empty.
+    pub fn start_maildev(&self) -> Result<(), BoxError> {
+        let web = self
+            .maildev
+            .clone()
+            .ok_or("this stack runs without maildev")?;
+        let mut maildev = Command::new(self.tools.repo.join("node_modules/.bin/maildev"));
+        maildev
+            .args(["--smtp", &self.maildev_smtp_port.to_string()])
+            .args(["--web", &self.maildev_web_port.to_string()])
+            .args(["--ip", "127.0.0.1", "--web-ip", "127.0.0.1", "--silent"]);
+        if let Some(node_dir) = &self.tools.node_bin_dir {
+            let path = std::env::var("PATH").unwrap_or_default();
+            maildev.env("PATH", format!("{}:{path}", node_dir.display()));
+        }
+        self.launch_logging("maildev", maildev, true)?;
+        wait_port(self.maildev_smtp_port, Duration::from_secs(30))?;
+        wait_http(
+            &format!("{web}/api/healthz"),
+            Duration::from_secs(30),
+            |s| s == 200,
+        )
+    }
+
+    /// Stops maildev (its SMTP port then refuses connections, like a mail server that is down).
+    pub fn stop_maildev(&self) -> Result<(), BoxError> {
+        self.stop_process("maildev")
+    }
+
+    /// Waits (up to 15 s) until the origin has settled every mail it queued — sent or given up,
+    /// per its metrics — so mail deliveries do not land inside a measurement of Redis commands.
+    pub async fn mail_settled(&self) -> Result<(), BoxError> {
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = client
+                .get(format!("{}/metrics", self.admin))
+                .send()
+                .await?
+                .text()
+                .await?;
+            let total = |name: &str| -> f64 {
+                text.lines()
+                    .filter(|l| l.starts_with(name))
+                    .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                    .sum()
+            };
+            let queued = total("edgeauth_mail_queued_total");
+            let settled = total("edgeauth_mail_sent_total") + total("edgeauth_mail_dead_total");
+            if settled >= queued || Instant::now() > deadline {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Starts redis-server (AOF on, noeviction) on its port, with its data in the stack's dir.
@@ -850,6 +1083,9 @@ impl Stack {
     /// Redis commands processed so far, by name (`INFO commandstats`; commands that scripts
     /// run count too), INFO itself excluded.
     pub async fn redis_command_counts(&self) -> Result<BTreeMap<String, u64>, BoxError> {
+        // Mails queued by the test's own sign-up are delivered in the background; let them
+        // finish first, so they are counted before a measurement, not inside it.
+        self.mail_settled().await?;
         let info = self.redis(&["INFO", "commandstats"]).await?;
         let text = info.as_str().ok_or("INFO did not answer a string")?;
         Ok(text

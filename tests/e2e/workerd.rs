@@ -149,7 +149,8 @@ pub fn wrangler_settings(toml: &str) -> Result<(String, Vec<(String, String)>), 
     let mut date = None;
     let mut vars = Vec::new();
     let mut section = String::new();
-    for (number, line) in toml.lines().enumerate() {
+    let mut lines = toml.lines().enumerate();
+    while let Some((number, line)) = lines.next() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
@@ -165,6 +166,24 @@ pub fn wrangler_settings(toml: &str) -> Result<(String, Vec<(String, String)>), 
             continue;
         };
         let (key, value) = (key.trim(), value.trim());
+        // A multi-line literal string (''' on its own lines), verbatim: the route table.
+        if value == "'''" {
+            let mut text = String::new();
+            loop {
+                let (_, next) = lines.next().ok_or_else(|| {
+                    format!("wrangler.toml line {}: unterminated ''' string", number + 1)
+                })?;
+                if next.trim() == "'''" {
+                    break;
+                }
+                text.push_str(next);
+                text.push('\n');
+            }
+            if section == "vars" {
+                vars.push((key.to_owned(), text));
+            }
+            continue;
+        }
         match section.as_str() {
             "" if key == "compatibility_date" => date = Some(unquote(value, number)?),
             "vars" => vars.push((key.to_owned(), unquote(value, number)?)),

@@ -6,15 +6,14 @@
 
 use serde_json::json;
 
-use crate::routes::allow_header;
-
 /// The facts logged when a request is answered.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestLine<'a> {
     pub request_id: &'a str,
     pub method: &'a str,
-    /// The request path; only its route pattern is logged.
-    pub path: &'a str,
+    /// The matched rule's path pattern (`/api/sessions/{id}`), `None` when no rule matched:
+    /// nothing a client typed is echoed.
+    pub route: Option<&'a str>,
     pub status: u16,
     pub duration_ms: f64,
     /// The error code when the edge refused or failed the request itself.
@@ -28,7 +27,7 @@ pub fn request_line(line: &RequestLine<'_>) -> String {
         "msg": "request",
         "request_id": line.request_id,
         "method": line.method,
-        "route": route_of(line.path),
+        "route": line.route.unwrap_or("unmatched"),
         "status": line.status,
         "duration_ms": (line.duration_ms * 10.0).round() / 10.0,
     });
@@ -38,21 +37,12 @@ pub fn request_line(line: &RequestLine<'_>) -> String {
     value.to_string()
 }
 
+/// The message of the event logged when the edge signs an assertion (not when it reuses one).
+pub const SIGNED_EVENT: &str = "signed an identity assertion";
+
 /// An event within a request (`level` is `info`, `warn` or `error`).
 pub fn event(level: &str, request_id: &str, message: &str) -> String {
     json!({ "level": level, "msg": message, "request_id": request_id }).to_string()
-}
-
-/// The route pattern of a path: session ids collapse to `{id}`, unknown paths to `unmatched`,
-/// so log volume per route is countable and nothing a client typed is echoed.
-pub fn route_of(path: &str) -> String {
-    if allow_header(path).is_none() {
-        return "unmatched".to_owned();
-    }
-    if path.starts_with("/api/sessions/") {
-        return "/api/sessions/{id}".to_owned();
-    }
-    path.to_owned()
 }
 
 #[cfg(test)]
@@ -69,7 +59,7 @@ mod tests {
         let line = parse(&request_line(&RequestLine {
             request_id: "r-1",
             method: "DELETE",
-            path: "/api/sessions/abcDEF_123",
+            route: Some("/api/sessions/{id}"),
             status: 204,
             duration_ms: 12.345,
             error: None,
@@ -83,21 +73,27 @@ mod tests {
         let refused = parse(&request_line(&RequestLine {
             request_id: "r-2",
             method: "GET",
-            path: "/api/profile",
+            route: None,
             status: 503,
             duration_ms: 1.0,
             error: Some("revocation_unavailable"),
         }));
         assert_eq!(refused["error"], "revocation_unavailable");
+        assert_eq!(refused["route"], "unmatched");
         assert_eq!(refused["level"], "error");
     }
 
     #[test]
     fn unknown_paths_are_not_echoed() {
+        let table = edgeauth_core::routes::RouteTable::with_builtin("").unwrap();
         for path in ["/eyJhbGciOi.secret.token", "/api/profile/x", "/%0a"] {
-            assert_eq!(route_of(path), "unmatched", "{path}");
+            assert_eq!(table.pattern_of("h", path), None, "{path}");
         }
-        assert_eq!(route_of("/api/login"), "/api/login");
+        assert_eq!(table.pattern_of("h", "/api/login"), Some("/api/login"));
+        assert_eq!(
+            table.pattern_of("h", "/api/sessions/abc"),
+            Some("/api/sessions/{id}")
+        );
     }
 
     #[test]

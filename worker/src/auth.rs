@@ -2,17 +2,29 @@
 //! owner that Redis reported.
 
 use edgeauth_core::keys::VerificationKeys;
+use edgeauth_core::roles::Roles;
 use edgeauth_core::token::{verify_access_token, TokenPolicy, VerifiedAccessToken};
 use edgeauth_core::token_split::{decode_access_token, UnverifiedAccessToken};
 
 use crate::bearer::bearer_token;
 use crate::error::EdgeError;
 
-/// The verified caller, as forwarded to the origin in identity headers.
+/// The verified caller, as forwarded to the origin in identity headers and to apps in the
+/// assertion.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub user_id: String,
     pub session_id: String,
+    /// The session hash's copy of the user's roles, current as of this request.
+    pub roles: Roles,
+}
+
+/// What the edge's one Redis command (`HMGET <session> uid roles`) found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFields {
+    /// `None` when the session no longer exists.
+    pub owner: Option<String>,
+    pub roles: Option<String>,
 }
 
 /// Checks everything about the `Authorization` header's token except its signature (which the
@@ -42,15 +54,15 @@ pub fn verify_bearer(
 }
 
 /// Accepts the token only if its session still exists and belongs to the token's user.
-/// `owner` is the session hash's user field (`None` when the session is gone).
 pub fn confirm_session(
     token: VerifiedAccessToken,
-    owner: Option<&str>,
+    session: &SessionFields,
 ) -> Result<Identity, EdgeError> {
-    match owner {
+    match session.owner.as_deref() {
         Some(owner) if owner == token.user_id => Ok(Identity {
             user_id: token.user_id,
             session_id: token.session_id,
+            roles: Roles::from_field(session.roles.as_deref()),
         }),
         Some(_) => Err(EdgeError::invalid_token(format!(
             "session {} belongs to another user",
@@ -160,15 +172,22 @@ pub(crate) mod tests {
         let keys = ring.verification_keys().unwrap();
         let header = format!("Bearer {}", token(&ring));
         let verified = || verify_bearer(&keys, &policy(), Some(&header), NOW).unwrap();
+        let fields = |owner: Option<&str>, roles: Option<&str>| SessionFields {
+            owner: owner.map(str::to_owned),
+            roles: roles.map(str::to_owned),
+        };
         assert_eq!(
-            confirm_session(verified(), Some("u1")).unwrap(),
+            confirm_session(verified(), &fields(Some("u1"), Some("editor admin"))).unwrap(),
             Identity {
                 user_id: "u1".into(),
-                session_id: "s1".into()
+                session_id: "s1".into(),
+                roles: Roles::from_field(Some("admin editor")),
             }
         );
+        let no_roles = confirm_session(verified(), &fields(Some("u1"), None)).unwrap();
+        assert_eq!(no_roles.roles, Roles::default());
         for owner in [None, Some("u2"), Some("")] {
-            let err = confirm_session(verified(), owner).unwrap_err();
+            let err = confirm_session(verified(), &fields(owner, Some("admin"))).unwrap_err();
             assert_eq!(err.code(), ErrorCode::InvalidToken, "{owner:?}");
         }
     }

@@ -6,8 +6,10 @@
 
 use std::fmt;
 
+use edgeauth_core::assertion::AssertionKeys;
 use edgeauth_core::edge_signature::EdgeSecret;
 use edgeauth_core::keys::{Algorithm, VerificationKeys};
+use edgeauth_core::routes::RouteTable;
 use edgeauth_core::token::TokenPolicy;
 
 use crate::cors::CorsPolicy;
@@ -44,6 +46,10 @@ pub const EDGE_SECRET: &str = "EDGEAUTH_EDGE_SECRET";
 pub const REDIS_URL: &str = "UPSTASH_REDIS_REST_URL";
 /// Upstash REST token.
 pub const REDIS_TOKEN: &str = "UPSTASH_REDIS_REST_TOKEN";
+/// The deployment's route table (apps and their rules).
+pub const ROUTES: &str = "EDGEAUTH_ROUTES";
+/// Ed25519 keys signing the identity assertion sent to apps.
+pub const ASSERTION_KEYS: &str = "EDGEAUTH_ASSERTION_KEYS";
 
 /// Where a setting comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +156,14 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Var,
         default: Some("16384"),
         unit: "bytes",
-        meaning: "Largest request body forwarded (1–10485760); larger → 413 `payload_too_large`.",
+        meaning: "Largest request body forwarded to the auth origin (1–10485760); larger → 413 `payload_too_large`. App rules have their own `body_limit` (`EDGEAUTH_ROUTES`).",
+    },
+    Setting {
+        name: ROUTES,
+        kind: Kind::Var,
+        default: Some(""),
+        unit: "JSON",
+        meaning: "The deployment's route table: app upstreams and the rules that reach them, validated together with the auth API's builtin rules (docs/gateway.md). Check it with `edgeauth-origin check-edge-config wrangler.toml`. Empty: the auth API only. The repository's wrangler.toml routes `/notes/` to the example app.",
     },
     Setting {
         name: JWKS,
@@ -178,7 +191,14 @@ pub const SETTINGS: &[Setting] = &[
         kind: Kind::Secret,
         default: None,
         unit: "–",
-        meaning: "**Required.** Upstash REST token. The edge only reads (`HGET`, and `PING` for `/healthz`), so a read-only token or an ACL user limited to those commands is enough and limits what a leak can do.",
+        meaning: "**Required.** Upstash REST token. The edge only reads (`HMGET`, and `PING` for `/healthz`), so a read-only token or an ACL user limited to those commands is enough and limits what a leak can do.",
+    },
+    Setting {
+        name: ASSERTION_KEYS,
+        kind: Kind::Secret,
+        default: None,
+        unit: "JSON",
+        meaning: "Ed25519 keys signing the identity assertion apps receive: `{\"current\": kid, \"keys\": [{\"kid\", \"d\", \"x\"}]}` (`edgeauth-origin assertion-keys generate`); every key is published at `/.well-known/edgeauth/assertion-jwks.json`, `current` signs. Required when `EDGEAUTH_ROUTES` declares an upstream.",
     },
 ];
 
@@ -204,6 +224,10 @@ pub struct Config {
     pub origin_timeout_ms: u32,
     pub max_body_bytes: usize,
     pub cors: CorsPolicy,
+    /// The builtin rules plus `EDGEAUTH_ROUTES`.
+    pub routes: RouteTable,
+    /// `None` only when no app upstream is configured.
+    pub assertion_keys: Option<AssertionKeys>,
 }
 
 /// The edge's verification keys: pinned in configuration, fetched from the origin, or both.
@@ -312,6 +336,20 @@ impl Config {
             required(set(REDIS_URL)).and_then(|u| base_url(&u)),
         );
         let redis_token = p.note(REDIS_TOKEN, required(set(REDIS_TOKEN)));
+        let routes = p.note(
+            ROUTES,
+            RouteTable::with_builtin(&set(ROUTES).unwrap_or_default()).map_err(|e| format!("{e}")),
+        );
+        let assertion_keys = p.note(
+            ASSERTION_KEYS,
+            match (set(ASSERTION_KEYS), &routes) {
+                (Some(text), _) => AssertionKeys::parse(&text).map(Some),
+                (None, Some(table)) if !table.upstreams().is_empty() => Err(format!(
+                    "is not set; it is required because {ROUTES} declares upstreams"
+                )),
+                (None, _) => Ok(None),
+            },
+        );
 
         let (
             Some(origin_url),
@@ -328,6 +366,8 @@ impl Config {
             Some(edge_secret),
             Some(redis_url),
             Some(redis_token),
+            Some(routes),
+            Some(assertion_keys),
         ) = (
             origin_url,
             leeway,
@@ -343,6 +383,8 @@ impl Config {
             edge_secret,
             redis_url,
             redis_token,
+            routes,
+            assertion_keys,
         )
         else {
             return Err(ConfigError(p.0));
@@ -366,6 +408,8 @@ impl Config {
             origin_timeout_ms,
             max_body_bytes,
             cors,
+            routes,
+            assertion_keys,
         })
     }
 }
@@ -631,7 +675,16 @@ pub(crate) mod tests {
     fn wrangler_vars(toml: &str) -> Vec<(String, String)> {
         let mut in_vars = false;
         let mut out = Vec::new();
-        for line in toml.lines().map(str::trim) {
+        let mut lines = toml.lines().map(str::trim);
+        while let Some(line) = lines.next() {
+            if let Some(name) = line
+                .strip_suffix("'''")
+                .and_then(|l| l.trim().strip_suffix('='))
+            {
+                let value: Vec<&str> = lines.by_ref().take_while(|l| *l != "'''").collect();
+                out.push((name.trim().to_owned(), value.join("\n")));
+                continue;
+            }
             if line.starts_with('[') {
                 in_vars = line == "[vars]";
                 continue;
@@ -662,6 +715,11 @@ pub(crate) mod tests {
                 Kind::Var,
                 "{path}: {name} is a secret, not a var"
             );
+            if name == ROUTES {
+                // The dev table (the notes example app); its default is no app at all.
+                RouteTable::with_builtin(value).unwrap();
+                continue;
+            }
             assert_eq!(Some(value.as_str()), setting.default, "{path}: {name}");
         }
         for setting in SETTINGS {

@@ -33,7 +33,19 @@ pub enum EdgeError {
     },
     NotFound,
     MethodNotAllowed {
-        allow: &'static str,
+        allow: String,
+    },
+    /// Authenticated, but without a role the rule requires.
+    Forbidden {
+        detail: String,
+    },
+    /// An app upstream could not be reached (refused, reset, DNS).
+    UpstreamUnavailable {
+        detail: String,
+    },
+    /// An app upstream sent no response headers within its timeout.
+    UpstreamTimeout {
+        detail: String,
     },
     /// A CORS preflight from an origin that is not on the allow-list.
     CorsForbidden,
@@ -62,7 +74,11 @@ impl EdgeError {
             Self::BadRequest { .. } => ErrorCode::BadRequest,
             Self::NotFound => ErrorCode::NotFound,
             Self::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
-            Self::CorsForbidden | Self::CrossSiteRequest { .. } => ErrorCode::Forbidden,
+            Self::CorsForbidden | Self::CrossSiteRequest { .. } | Self::Forbidden { .. } => {
+                ErrorCode::Forbidden
+            }
+            Self::UpstreamUnavailable { .. } => ErrorCode::UpstreamUnavailable,
+            Self::UpstreamTimeout { .. } => ErrorCode::UpstreamTimeout,
             Self::Internal { .. } => ErrorCode::InternalError,
         }
     }
@@ -96,19 +112,26 @@ impl EdgeError {
                  to use it."
                     .to_owned()
             }
+            Self::Forbidden { .. } => "You lack a role this endpoint requires.".to_owned(),
+            Self::UpstreamUnavailable { .. } => {
+                "The application behind this path is not reachable right now.".to_owned()
+            }
+            Self::UpstreamTimeout { .. } => {
+                "The application behind this path did not answer in time.".to_owned()
+            }
             Self::Internal { .. } => "Internal error.".to_owned(),
         };
         ApiError::new(self.code(), message)
     }
 
     /// Extra response headers this error requires.
-    pub fn headers(&self) -> Vec<(&'static str, &'static str)> {
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
         match self {
-            Self::InvalidToken { .. } => vec![("www-authenticate", WWW_AUTHENTICATE)],
-            Self::MethodNotAllowed { allow } => vec![("allow", allow)],
-            Self::RevocationUnavailable { .. } | Self::OriginUnavailable { .. } => {
-                vec![("retry-after", "1")]
-            }
+            Self::InvalidToken { .. } => vec![("www-authenticate", WWW_AUTHENTICATE.to_owned())],
+            Self::MethodNotAllowed { allow } => vec![("allow", allow.clone())],
+            Self::RevocationUnavailable { .. }
+            | Self::OriginUnavailable { .. }
+            | Self::UpstreamUnavailable { .. } => vec![("retry-after", "1".to_owned())],
             _ => Vec::new(),
         }
     }
@@ -119,6 +142,8 @@ impl EdgeError {
             self,
             Self::RevocationUnavailable { .. }
                 | Self::OriginUnavailable { .. }
+                | Self::UpstreamUnavailable { .. }
+                | Self::UpstreamTimeout { .. }
                 | Self::Internal { .. }
         )
     }
@@ -133,6 +158,9 @@ impl fmt::Display for EdgeError {
             | Self::OriginUnavailable { detail }
             | Self::BadRequest { detail }
             | Self::CrossSiteRequest { detail }
+            | Self::Forbidden { detail }
+            | Self::UpstreamUnavailable { detail }
+            | Self::UpstreamTimeout { detail }
             | Self::Internal { detail } => write!(f, "{code}: {detail}"),
             _ => f.write_str(code),
         }
@@ -175,9 +203,26 @@ mod tests {
             ),
             (EdgeError::NotFound, 404, "not_found"),
             (
-                EdgeError::MethodNotAllowed { allow: "GET" },
+                EdgeError::MethodNotAllowed {
+                    allow: "GET".into(),
+                },
                 405,
                 "method_not_allowed",
+            ),
+            (
+                EdgeError::Forbidden { detail: "x".into() },
+                403,
+                "forbidden",
+            ),
+            (
+                EdgeError::UpstreamUnavailable { detail: "x".into() },
+                502,
+                "upstream_unavailable",
+            ),
+            (
+                EdgeError::UpstreamTimeout { detail: "x".into() },
+                504,
+                "upstream_timeout",
             ),
             (EdgeError::CorsForbidden, 403, "forbidden"),
             (
@@ -209,10 +254,13 @@ mod tests {
     #[test]
     fn every_401_carries_www_authenticate() {
         let h = EdgeError::invalid_token("expired").headers();
-        assert_eq!(h, vec![("www-authenticate", WWW_AUTHENTICATE)]);
+        assert_eq!(h, vec![("www-authenticate", WWW_AUTHENTICATE.to_owned())]);
         assert_eq!(
-            EdgeError::MethodNotAllowed { allow: "POST" }.headers(),
-            vec![("allow", "POST")]
+            EdgeError::MethodNotAllowed {
+                allow: "POST".into()
+            }
+            .headers(),
+            vec![("allow", "POST".to_owned())]
         );
     }
 }

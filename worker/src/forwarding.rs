@@ -129,6 +129,20 @@ pub fn origin_of(url: &str) -> String {
     format!("{scheme}://{authority}").to_ascii_lowercase()
 }
 
+/// The host name of an absolute URL, lowercase and without port (`[::1]` stays bracketed):
+/// what route rules' `host` is compared with.
+pub fn host_of(url: &str) -> String {
+    let authority = origin_of(url);
+    let authority = authority
+        .split_once("://")
+        .map_or(authority.as_str(), |(_, a)| a);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') => authority[..i].to_owned(),
+        _ => authority.to_owned(),
+    }
+}
+
 /// The path part of a path-and-query.
 pub fn path_of(path_and_query: &str) -> &str {
     path_and_query
@@ -166,6 +180,14 @@ pub fn edge_headers(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hosts_lose_their_port_and_case() {
+        assert_eq!(host_of("https://Edge.Example/x"), "edge.example");
+        assert_eq!(host_of("http://127.0.0.1:8787/notes/x?q"), "127.0.0.1");
+        assert_eq!(host_of("http://[::1]:8787/"), "[::1]");
+        assert_eq!(host_of("http://[::1]/"), "[::1]");
+    }
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()

@@ -15,7 +15,7 @@ pub mod forwarding;
 pub mod health;
 pub mod ids;
 pub mod key_cache;
-pub mod routes;
+pub mod proxy;
 pub mod security;
 
 #[cfg(target_arch = "wasm32")]

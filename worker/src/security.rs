@@ -30,6 +30,8 @@ pub enum Surface {
     Api,
     /// A file of the demo page: the page CSP; browsers may keep it but must revalidate (ETag).
     Page,
+    /// Public JSON anyone may cache (the assertion JWKS): the API's CSP, cached 5 minutes.
+    PublicData,
 }
 
 impl Surface {
@@ -43,6 +45,10 @@ impl Surface {
             Self::Page => [
                 ("content-security-policy", PAGE_CSP),
                 ("cache-control", "no-cache"),
+            ],
+            Self::PublicData => [
+                ("content-security-policy", API_CSP),
+                ("cache-control", "public, max-age=300"),
             ],
         }
     }

@@ -14,9 +14,11 @@ use crate::edge_trust::{Caller, EdgeContext};
 use crate::error::{AppError, AppResult};
 use crate::extract::ApiJson;
 use crate::guard::PasswordCheck;
+use crate::mail::{self, NewMail};
 use crate::openapi::ErrorResponse;
 use crate::routes::auth::no_content_clearing_cookie;
 use crate::store::{Checked, SessionInfo, User};
+use edgeauth_core::mail::MailKind;
 
 /// The signed-in caller.
 #[derive(Serialize, ToSchema)]
@@ -180,6 +182,16 @@ pub async fn change_password(
         &[&user.username, &user.email],
     )
     .map_err(|e| AppError::fields(vec![e]))?;
+    let notice = if app.settings.mail.enabled() {
+        Some(NewMail::notice(
+            MailKind::PasswordChanged,
+            &user.email,
+            &user.username,
+            None,
+        )?)
+    } else {
+        None
+    };
     let check = PasswordCheck::new(&app, user.email.clone(), &ctx.client_ip, &headers);
     // The gate's record is the snapshot (hash and version) the change is applied against.
     let account = check
@@ -203,6 +215,7 @@ pub async fn change_password(
             &current.password_version,
             &caller.session_id,
             &check.attempt().lock_key(),
+            notice.as_ref(),
         )
         .await?;
     let Checked::Done(revoked) = changed else {
@@ -212,6 +225,9 @@ pub async fn change_password(
             "The password was changed at the same time; sign in with the new password.",
         ));
     };
+    if notice.is_some() {
+        mail::queued(&app, MailKind::PasswordChanged);
+    }
     tracing::info!(audit = "password_changed", user_id = %caller.user_id, other_sessions_revoked = revoked);
     Ok(StatusCode::NO_CONTENT.into_response())
 }

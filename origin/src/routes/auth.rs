@@ -13,15 +13,19 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::app::AppState;
+use crate::config::EmailVerification;
 use crate::cookie;
 use crate::edge_trust::EdgeContext;
 use crate::error::{AppError, AppResult};
 use crate::extract::{user_agent, ApiJson};
 use crate::guard::PasswordCheck;
+use crate::mail::{self, NewMail};
 use crate::now_secs;
 use crate::openapi::ErrorResponse;
 use crate::sessions::{self, random_id, ClientInfo, Refreshed, TokenResponse};
+use crate::store::mail::LinkMail;
 use crate::store::{NewUser, Registered, User};
+use edgeauth_core::mail::{MailKind, OutboxMail};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -87,6 +91,25 @@ pub async fn register(
     let password_hash = app.passwords.hash(valid.password, &address).await?;
     let id = random_id()?;
     let created_at = now_secs();
+    let mail_settings = &app.settings.mail;
+    let verification =
+        if mail_settings.enabled() && mail_settings.verification != EmailVerification::Off {
+            let ttl_secs = mail_settings.verify_ttl_secs;
+            let (mail, token) = NewMail::new(
+                &mail_settings.link_key,
+                OutboxMail {
+                    kind: MailKind::VerifyEmail,
+                    to: valid.email.clone(),
+                    username: valid.username.clone(),
+                    other_email: None,
+                    valid_minutes: Some(ttl_secs.div_ceil(60)),
+                },
+            )?;
+            let token = token.ok_or_else(|| AppError::internal("a link mail without a token"))?;
+            Some((mail, token, ttl_secs))
+        } else {
+            None
+        };
     let outcome = app
         .store
         .register(&NewUser {
@@ -95,6 +118,14 @@ pub async fn register(
             email: &valid.email,
             password_hash: &password_hash,
             created_at,
+            verification: verification
+                .as_ref()
+                .map(|(mail, token, ttl_secs)| LinkMail {
+                    mail,
+                    token,
+                    expires_at: created_at + ttl_secs,
+                    ttl_secs: *ttl_secs,
+                }),
         })
         .await?;
     match outcome {
@@ -113,10 +144,14 @@ pub async fn register(
         }
     }
     tracing::info!(audit = "user_registered", user_id = %id);
+    if verification.is_some() {
+        mail::queued(&app, MailKind::VerifyEmail);
+    }
     let user = User {
         id,
         username: valid.username,
         email: valid.email,
+        email_verified: false,
         created_at,
     };
     Ok((StatusCode::CREATED, Json(RegisteredUser { user })).into_response())
@@ -145,6 +180,7 @@ pub struct LoginRequest {
         (status = 200, description = "Signed in", body = TokenResponse, headers(("Set-Cookie" = String, description = "The refresh token as `__Host-edgeauth_rt`, and the device credential as `__Host-edgeauth_device` (both HttpOnly, Secure, SameSite=Strict, Path=/). Send the device cookie back on later sign-ins: guessing attacks on the account then cannot lock this device out"))),
         (status = 400, description = "`bad_request` or `validation_failed`", body = ErrorResponse),
         (status = 401, description = "`invalid_credentials`: same answer for an unknown email and a wrong password", body = ErrorResponse),
+        (status = 403, description = "`email_unverified`: the password is right, but EDGEAUTH_EMAIL_VERIFICATION is `required` and the address is not verified yet", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
         (status = 429, description = "`rate_limited`: too many failed sign-ins (per address, per account without a device credential, or this account from this address or device), too many sign-ins per address or account, or too many at once from this address", body = ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -179,6 +215,15 @@ pub async fn login(
     let Some(record) = check.verify(&app, req.password, account).await? else {
         return Err(refused());
     };
+    // Only after the password proved the caller, so the answer says nothing to anyone else.
+    if app.settings.mail.verification == EmailVerification::Required && !record.user.email_verified
+    {
+        tracing::info!(audit = "login_refused", user_id = %record.user.id, reason = "email unverified");
+        return Err(AppError::api(
+            ErrorCode::EmailUnverified,
+            "Confirm your email address first: open the link we sent you, or ask for a new one.",
+        ));
+    }
     let client = ClientInfo {
         ip: ctx.client_ip,
         user_agent: user_agent(&headers),

@@ -5,6 +5,7 @@
 
 pub mod account;
 pub mod auth;
+pub mod email;
 pub mod meta;
 
 use axum::Router;
@@ -30,5 +31,11 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(account::sessions))
         .routes(routes!(account::delete_session))
         .routes(routes!(account::change_password))
+        .routes(routes!(email::forgot_password))
+        .routes(routes!(email::reset_password))
+        .routes(routes!(email::verify_email))
+        .routes(routes!(email::resend_verification))
+        .routes(routes!(email::change_email))
+        .routes(routes!(email::confirm_email_change))
         .split_for_parts()
 }

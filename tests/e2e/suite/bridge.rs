@@ -47,12 +47,12 @@ async fn the_edges_token_reads_and_cannot_write(stack: &'static Stack) -> Outcom
         stack,
         ro,
         "/",
-        json!(["HGET", format!("ea:s:x{key}"), "uid"]),
+        json!(["HMGET", format!("ea:s:x{key}"), "uid", "roles"]),
     )
     .await?;
     check!(
-        status == 200 && reply == json!({"result": null}),
-        "HGET: {status} {reply}"
+        status == 200 && reply == json!({"result": [null, null]}),
+        "HMGET: {status} {reply}"
     );
     let (status, reply) = bridge_call(stack, ro, "/", json!(["PING"])).await?;
     check!(status == 200, "PING: {status} {reply}");
@@ -70,7 +70,7 @@ async fn the_edges_token_reads_and_cannot_write(stack: &'static Stack) -> Outcom
         ),
         ("/", json!(["FLUSHALL"])),
         ("/", json!(["GET", key])),
-        ("/pipeline", json!([["HGET", key, "f"], ["SET", key, "v"]])),
+        ("/pipeline", json!([["HMGET", key, "f"], ["SET", key, "v"]])),
         ("/multi-exec", json!([["SET", key, "v"]])),
         (set_path.as_str(), json!(null)),
     ] {

@@ -55,6 +55,10 @@ async fn chromium_drives_the_demo_page(stack: &'static Stack) -> Outcome {
         .args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
         .args(&files)
         .env("EDGEAUTH_EDGE_URL", &stack.edge)
+        .env(
+            "EDGEAUTH_MAILDEV_URL",
+            stack.maildev.as_deref().unwrap_or_default(),
+        )
         .env("EDGEAUTH_CHROMIUM", &chromium)
         .env("EDGEAUTH_ARTIFACTS_DIR", repo.join("tests/artifacts"))
         .env("NO_COLOR", "1")

@@ -8,9 +8,11 @@ mod cors;
 mod csrf;
 mod documentation;
 mod durability;
+mod email;
 mod extra;
 mod flows;
 mod forgery;
+mod gateway;
 mod headers;
 mod identity;
 mod lifetimes;
@@ -78,6 +80,7 @@ pub fn all() -> Vec<Test> {
     all.extend(browser::tests());
     all.extend(token_agreement::tests());
     all.extend(documentation::tests());
+    all.extend(email::tests());
     all.extend(lifetimes::tests());
     all.extend(budgets::tests());
     all.extend(forgery::tests());
@@ -86,6 +89,7 @@ pub fn all() -> Vec<Test> {
     all.extend(storage::tests());
     all.extend(headers::tests());
     all.extend(origin_trust::tests());
+    all.extend(gateway::tests());
     all
 }
 

@@ -63,7 +63,7 @@ async fn an_authenticated_request_costs_the_edge_exactly_one_redis_command(
     );
     check!(
         session_checks == N,
-        "{N} requests made {session_checks} HGETs (the edge's session check)"
+        "{N} requests made {session_checks} HMGETs (the edge's session check)"
     );
 
     // A revoked session: the edge's one command answers it, and the origin is never asked.
@@ -89,12 +89,12 @@ async fn an_authenticated_request_costs_the_edge_exactly_one_redis_command(
     Ok(())
 }
 
-/// `HGET`s so far.
+/// `HMGET`s so far.
 async fn hgets(stack: &Stack) -> Result<u64, edgeauth_e2e::stack::BoxError> {
     Ok(stack
         .redis_command_counts()
         .await?
-        .get("hget")
+        .get("hmget")
         .copied()
         .unwrap_or(0))
 }

@@ -1,12 +1,15 @@
-//! The request pipeline: route, authenticate, read the body, check CSRF, forward; plus `/healthz`,
-//! the demo page and preflights.
+//! The request pipeline: match the route table, authenticate and apply the rule's policy, then
+//! answer at the edge, forward signed to the auth origin, or proxy to an app upstream; plus
+//! preflights.
 
+use edgeauth_core::routes::{Handler, Policy, RouteError};
 use futures_util::future::join;
 use web_sys::Request;
 use worker::Env;
 
+use super::app;
 use super::assets;
-use super::http::{read_body, Body, Reply};
+use super::http::{read_body, Answer, Body, Reply};
 use super::origin::{self, OriginRequest};
 use super::redis;
 use super::state::Edge;
@@ -15,9 +18,8 @@ use super::webcrypto;
 use crate::auth::{confirm_session, decode_bearer, Identity};
 use crate::csrf::{self, RequestFacts};
 use crate::error::EdgeError;
-use crate::forwarding::{client_ip, origin_of, path_and_query, path_of, ClientHeaders};
+use crate::forwarding::{client_ip, host_of, origin_of, path_and_query, path_of, ClientHeaders};
 use crate::health::health_response;
-use crate::routes::{allow_header, classify, Access, Handling, RouteError};
 use crate::security::Surface;
 
 /// How long `/healthz` waits for the origin at most, whatever `ORIGIN_TIMEOUT_MS` says.
@@ -29,38 +31,87 @@ pub async fn handle(
     req: &Request,
     headers: ClientHeaders,
     request_id: &str,
-) -> Result<Reply, EdgeError> {
+) -> Result<Answer, EdgeError> {
     let method = req.method();
     let url = req.url();
     let path_and_query = path_and_query(&url);
     let path = path_of(&path_and_query);
+    let host = host_of(&url);
+    let table = &edge.config.routes;
 
     if method == "OPTIONS" && headers.access_control_request_method.is_some() {
-        return preflight(edge, path, headers.origin);
+        return preflight(edge, table.allow(&host, path), headers.origin).map(Answer::Reply);
     }
-    let handling = classify(&method, path).map_err(|e| match e {
+    let rule = table.find(&host, &method, path).map_err(|e| match e {
         RouteError::NotFound => EdgeError::NotFound,
         RouteError::MethodNotAllowed { allow } => EdgeError::MethodNotAllowed { allow },
     })?;
-    let access = match handling {
-        Handling::Health => return Ok(health(edge, request_id).await),
-        Handling::Page => return assets::serve(env, req).await,
-        Handling::Forward(access) => access,
-    };
-
-    let needs_identity = match access {
-        Access::Anonymous => false,
-        Access::Bearer => true,
-        Access::BearerIfPresent => headers.authorization.is_some(),
-    };
-    let identity = if needs_identity {
-        Some(authenticate(edge, headers.authorization.as_deref(), request_id).await?)
+    if rule.policy == Policy::Deny {
+        return Err(EdgeError::NotFound);
+    }
+    let identity = if rule.policy.needs_identity(headers.authorization.is_some()) {
+        let identity = authenticate(edge, headers.authorization.as_deref(), request_id).await?;
+        if !rule.policy.roles_allow(&identity.roles) {
+            return Err(EdgeError::Forbidden {
+                detail: format!(
+                    "rule {:?} requires {:?}; session {} has {:?}",
+                    rule.name,
+                    rule.policy,
+                    identity.session_id,
+                    identity.roles.as_slice()
+                ),
+            });
+        }
+        Some(identity)
     } else {
         None
     };
+
+    match rule.handler {
+        Handler::Health => Ok(Answer::Reply(health(edge, request_id).await)),
+        Handler::Page => assets::serve(env, req).await.map(Answer::Reply),
+        Handler::AssertionJwks => assertion_jwks(edge).map(Answer::Reply),
+        Handler::Origin => {
+            forward_to_origin(edge, req, headers, request_id, &method, &url, identity)
+                .await
+                .map(Answer::Reply)
+        }
+        Handler::App(index) => {
+            let upstream = table.upstream(index).ok_or_else(|| EdgeError::Internal {
+                detail: format!("rule {:?} names a missing upstream", rule.name),
+            })?;
+            let request = app::AppRequest {
+                rule,
+                upstream,
+                identity: identity.as_ref(),
+                request_id,
+                url: &url,
+                path_and_query: &path_and_query,
+                host: &host,
+                client_ip: &client_ip(headers.cf_connecting_ip.as_deref()),
+                cors: edge.config.cors.response_headers(headers.origin.as_deref()),
+            };
+            app::forward(edge, req, &request).await
+        }
+    }
+}
+
+/// The auth API's path: the body read (bounded by `MAX_BODY_BYTES`), CSRF checked, and the
+/// request forwarded to the origin, signed.
+async fn forward_to_origin(
+    edge: &Edge,
+    req: &Request,
+    headers: ClientHeaders,
+    request_id: &str,
+    method: &str,
+    url: &str,
+    identity: Option<Identity>,
+) -> Result<Reply, EdgeError> {
+    let path_and_query = path_and_query(url);
+    let path = path_of(&path_and_query);
     let body = read_body(req, edge.config.max_body_bytes).await?;
     let facts = RequestFacts {
-        method: &method,
+        method,
         path,
         cookie: headers.cookie.as_deref(),
         bearer_verified: identity.is_some(),
@@ -68,11 +119,11 @@ pub async fn handle(
         origin: headers.origin.as_deref(),
         sec_fetch_site: headers.sec_fetch_site.as_deref(),
     };
-    csrf::check(&facts, &origin_of(&url), &edge.config.cors)?;
+    csrf::check(&facts, &origin_of(url), &edge.config.cors)?;
 
     let client_ip = client_ip(headers.cf_connecting_ip.as_deref());
     let request = OriginRequest {
-        method: &method,
+        method,
         path_and_query: &path_and_query,
         identity: identity.as_ref(),
         request_id,
@@ -100,8 +151,23 @@ async fn authenticate(
     let token = unverified
         .accept(valid)
         .map_err(|rejection| EdgeError::invalid_token(rejection.to_string()))?;
-    let owner = redis::session_owner(&edge.redis, &token.session_id).await?;
-    confirm_session(token, owner.as_deref())
+    let session = redis::session_fields(&edge.redis, &token.session_id).await?;
+    confirm_session(token, &session)
+}
+
+/// The public keys apps verify assertions with (empty when no app is configured).
+fn assertion_jwks(edge: &Edge) -> Result<Reply, EdgeError> {
+    let body = edge
+        .config
+        .assertion_keys
+        .as_ref()
+        .map_or_else(|| r#"{"keys":[]}"#.to_owned(), |keys| keys.public_jwks());
+    Ok(Reply {
+        status: 200,
+        headers: vec![("content-type", "application/json".to_owned())],
+        body: Body::Text(body),
+        surface: Surface::PublicData,
+    })
 }
 
 /// Redis `PING` and a signed `GET /healthz` to the origin, concurrently and time-bounded.
@@ -135,11 +201,15 @@ async fn health(edge: &Edge, request_id: &str) -> Reply {
     Reply::json(status, body)
 }
 
-/// CORS preflight, answered here so it never reaches the origin.
-fn preflight(edge: &Edge, path: &str, origin: Option<String>) -> Result<Reply, EdgeError> {
-    let allow = allow_header(path).ok_or(EdgeError::NotFound)?;
+/// CORS preflight, answered here so it never reaches the origin or an app.
+fn preflight(
+    edge: &Edge,
+    allow: Option<String>,
+    origin: Option<String>,
+) -> Result<Reply, EdgeError> {
+    let allow = allow.ok_or(EdgeError::NotFound)?;
     let headers = origin
-        .and_then(|origin| edge.config.cors.preflight_headers(&origin, allow))
+        .and_then(|origin| edge.config.cors.preflight_headers(&origin, &allow))
         .ok_or(EdgeError::CorsForbidden)?;
     Ok(Reply {
         status: 204,

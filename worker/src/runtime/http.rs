@@ -7,6 +7,13 @@ use web_sys::{Headers, ReadableStream, ReadableStreamDefaultReader, Response, Re
 use crate::error::EdgeError;
 use crate::security::{finalize_headers, Surface};
 
+/// What a handler produced: a reply the edge finishes (security headers, CORS), or an app's
+/// response already finished by `app::forward` (headers decided by `crate::proxy`).
+pub enum Answer {
+    Reply(Reply),
+    Proxied { status: u16, response: Response },
+}
+
 /// A response before the edge adds its own headers.
 pub struct Reply {
     pub status: u16,

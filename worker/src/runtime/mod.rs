@@ -1,5 +1,7 @@
 //! The Workers adapter (wasm32 only): the fetch entry point and its I/O around the pure modules.
 
+mod app;
+mod assertion;
 mod assets;
 mod handlers;
 mod http;
@@ -16,7 +18,7 @@ use worker::{console_error, console_log, event, Context, Env};
 use crate::access_log::{self, RequestLine};
 use crate::error::EdgeError;
 use crate::forwarding::ClientHeaders;
-use http::Reply;
+use http::{Answer, Reply};
 
 /// Every request enters here. Whatever happens, the client gets the JSON error shape and the
 /// security headers; the only exception is a failure of the runtime to build a response at all.
@@ -34,7 +36,7 @@ async fn fetch(
     let mut refused = None;
     let edge = state::edge(&env);
 
-    let reply = match &edge {
+    let answer = match &edge {
         Ok(edge) => handlers::handle(edge, &env, &req, headers, &request_id).await,
         Err(config_error) => {
             let text = config_error.to_string();
@@ -48,24 +50,34 @@ async fn fetch(
             console_error!("{}", access_log::event("error", &request_id, &text));
         }
         refused = Some(error.code().as_str());
-        Reply::error(&error)
+        Answer::Reply(Reply::error(&error))
     });
 
-    let cors = match &edge {
-        Ok(edge) => edge.config.cors.response_headers(request_origin.as_deref()),
-        Err(_) => Vec::new(),
+    let (status, response) = match answer {
+        Answer::Reply(reply) => {
+            let cors = match &edge {
+                Ok(edge) => edge.config.cors.response_headers(request_origin.as_deref()),
+                Err(_) => Vec::new(),
+            };
+            (reply.status, reply.into_response(&request_id, cors)?)
+        }
+        Answer::Proxied { status, response } => (status, response),
     };
-    let status = reply.status;
-    let response = reply.into_response(&request_id, cors)?;
-    // The path only: the query never reaches the log.
+    // The matched rule's pattern only: neither the path nor the query reaches the log.
     let url = req.url();
     let path_and_query = crate::forwarding::path_and_query(&url);
+    let path = crate::forwarding::path_of(&path_and_query);
+    let route = edge.as_ref().ok().and_then(|edge| {
+        edge.config
+            .routes
+            .pattern_of(&crate::forwarding::host_of(&url), path)
+    });
     console_log!(
         "{}",
         access_log::request_line(&RequestLine {
             request_id: &request_id,
             method: &req.method(),
-            path: crate::forwarding::path_of(&path_and_query),
+            route,
             status,
             duration_ms: js_sys::Date::now() - started,
             error: refused,

@@ -1,25 +1,41 @@
-//! The edge's Redis traffic: one `HGET` per authenticated request, and `PING` for `/healthz`.
+//! The edge's Redis traffic: one `HMGET` per authenticated request, and `PING` for `/healthz`.
 
-use edgeauth_core::redis_layout::{session, SESSION_USER_FIELD};
+use edgeauth_core::redis_layout::{session, ROLES_FIELD, SESSION_USER_FIELD};
 use edgeauth_upstash::{cmd, UpstashClient, Value};
 
+use crate::auth::SessionFields;
 use crate::error::EdgeError;
 
-/// The user id the session hash names, `None` if the session no longer exists. Exactly one
-/// HTTP round trip, bounded by the client's timeout (`REDIS_TIMEOUT_MS`, set in `state.rs`);
-/// any failure is `revocation_unavailable`.
-pub async fn session_owner(
+/// The session hash's user id and roles (`owner: None` if the session no longer exists).
+/// Exactly one HTTP round trip, bounded by the client's timeout (`REDIS_TIMEOUT_MS`, set in
+/// `state.rs`); any failure is `revocation_unavailable`.
+pub async fn session_fields(
     redis: &UpstashClient,
     session_id: &str,
-) -> Result<Option<String>, EdgeError> {
-    let command = cmd("HGET").arg(session(session_id)).arg(SESSION_USER_FIELD);
+) -> Result<SessionFields, EdgeError> {
+    let command = cmd("HMGET")
+        .arg(session(session_id))
+        .arg(SESSION_USER_FIELD)
+        .arg(ROLES_FIELD);
     let unavailable = |e: &dyn std::fmt::Display| EdgeError::RevocationUnavailable {
-        detail: format!("HGET {}: {e}", session(session_id)),
+        detail: format!("HMGET {}: {e}", session(session_id)),
     };
-    match redis.execute(&command).await {
-        Err(e) => Err(unavailable(&e)),
-        Ok(Value::Nil) => Ok(None),
-        Ok(reply) => reply.into_string().map(Some).map_err(|e| unavailable(&e)),
+    let reply = redis.execute(&command).await.map_err(|e| unavailable(&e))?;
+    let text = |value: &Value| -> Result<Option<String>, EdgeError> {
+        match value {
+            Value::Nil => Ok(None),
+            other => other
+                .as_str()
+                .map(|s| Some(s.to_owned()))
+                .ok_or_else(|| unavailable(&format!("unexpected {} in the reply", other.kind()))),
+        }
+    };
+    match reply.as_array() {
+        Some([owner, roles]) => Ok(SessionFields {
+            owner: text(owner)?,
+            roles: text(roles)?,
+        }),
+        _ => Err(unavailable(&format!("unexpected {} reply", reply.kind()))),
     }
 }
 

@@ -1,0 +1,398 @@
+//! Reading and validating route tables; every error names the rule (or upstream) at fault.
+
+use std::fmt;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{
+    Handler, Pattern, Policy, RouteTable, Rule, Upstream, DEFAULT_APP_BODY_LIMIT,
+    DEFAULT_ASSERTION_HEADER, DEFAULT_UPSTREAM_TIMEOUT_MS, MAX_APP_BODY_LIMIT,
+};
+use crate::roles::{is_valid_role, MAX_ROLES};
+
+/// What is wrong with a route table, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTableError {
+    /// `route rule "notes-admin"`, `upstream "notes"`, or the table's source.
+    pub place: String,
+    pub problem: String,
+}
+
+impl fmt::Display for RouteTableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.place, self.problem)
+    }
+}
+
+impl std::error::Error for RouteTableError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    #[serde(default)]
+    upstreams: Vec<Value>,
+    #[serde(default)]
+    routes: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawUpstream {
+    id: String,
+    url: String,
+    timeout_ms: Option<u32>,
+    assertion_header: Option<String>,
+    #[serde(default)]
+    forward_authorization: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: String,
+    host: Option<String>,
+    path: String,
+    methods: Option<Vec<String>>,
+    handler: Option<String>,
+    policy: Value,
+    body_limit: Option<u64>,
+}
+
+fn err(place: impl Into<String>, problem: impl Into<String>) -> RouteTableError {
+    RouteTableError {
+        place: place.into(),
+        problem: problem.into(),
+    }
+}
+
+fn rule_place(name: &str) -> String {
+    format!("route rule \"{name}\"")
+}
+
+/// Parses `(source, json)` tables in order (blank text: an empty table) into one table.
+pub(super) fn parse_tables(tables: &[(&str, &str)]) -> Result<RouteTable, RouteTableError> {
+    let mut raw_upstreams = Vec::new();
+    let mut raw_rules = Vec::new();
+    for (source, text) in tables {
+        if text.trim().is_empty() {
+            continue;
+        }
+        let table: RawTable = serde_json::from_str(text)
+            .map_err(|e| err(*source, format!("is not a valid route table: {e}")))?;
+        raw_upstreams.extend(
+            table
+                .upstreams
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (*source, i, v)),
+        );
+        raw_rules.extend(
+            table
+                .routes
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| (*source, i, v)),
+        );
+    }
+
+    let mut upstreams: Vec<Upstream> = Vec::new();
+    for (source, index, value) in raw_upstreams {
+        let place = match value.get("id").and_then(Value::as_str) {
+            Some(id) => format!("upstream \"{id}\""),
+            None => format!("{source}: upstream #{}", index + 1),
+        };
+        let raw: RawUpstream =
+            serde_json::from_value(value).map_err(|e| err(place.clone(), e.to_string()))?;
+        let upstream = upstream(raw).map_err(|problem| err(place.clone(), problem))?;
+        if upstreams.iter().any(|u| u.id == upstream.id) {
+            return Err(err(place, "is declared twice"));
+        }
+        upstreams.push(upstream);
+    }
+
+    let mut rules: Vec<Rule> = Vec::new();
+    for (source, index, value) in raw_rules {
+        let place = match value.get("name").and_then(Value::as_str) {
+            Some(name) => rule_place(name),
+            None => format!("{source}: route rule #{} (no name)", index + 1),
+        };
+        let raw: RawRule =
+            serde_json::from_value(value).map_err(|e| err(place.clone(), e.to_string()))?;
+        let rule = rule(raw, &upstreams).map_err(|problem| err(place.clone(), problem))?;
+        if rules.iter().any(|r| r.name == rule.name) {
+            return Err(err(place, "the name is used by another rule"));
+        }
+        if let Some(other) = rules.iter().find(|other| ambiguous(other, &rule)) {
+            return Err(err(
+                place,
+                format!(
+                    "is as specific as rule \"{}\" for the same host, path and a common method \
+                     (ambiguous)",
+                    other.name
+                ),
+            ));
+        }
+        rules.push(rule);
+    }
+    Ok(RouteTable { rules, upstreams })
+}
+
+fn is_name(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+fn upstream(raw: RawUpstream) -> Result<Upstream, String> {
+    if !is_name(&raw.id) {
+        return Err("id must be 1-64 of a-z 0-9 - _".into());
+    }
+    let url = raw.url.trim_end_matches('/');
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or("url must start with http:// or https://")?;
+    if rest.is_empty()
+        || !rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+    {
+        return Err("url must be scheme://host[:port], without path, query or credentials".into());
+    }
+    let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_MS);
+    if !(1..=300_000).contains(&timeout_ms) {
+        return Err("timeout_ms must be 1-300000".into());
+    }
+    let assertion_header = raw
+        .assertion_header
+        .unwrap_or_else(|| DEFAULT_ASSERTION_HEADER.to_owned())
+        .to_ascii_lowercase();
+    let reserved = [
+        "authorization",
+        "cookie",
+        "host",
+        "content-length",
+        "content-type",
+        "connection",
+        "transfer-encoding",
+        "upgrade",
+    ];
+    if assertion_header.is_empty()
+        || assertion_header.len() > 64
+        || !assertion_header
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        || reserved.contains(&assertion_header.as_str())
+    {
+        return Err(format!(
+            "assertion_header \"{assertion_header}\" is not a usable header name"
+        ));
+    }
+    Ok(Upstream {
+        id: raw.id,
+        url: url.to_owned(),
+        timeout_ms,
+        assertion_header,
+        forward_authorization: raw.forward_authorization,
+    })
+}
+
+fn rule(raw: RawRule, upstreams: &[Upstream]) -> Result<Rule, String> {
+    if !is_name(&raw.name) {
+        return Err("name must be 1-64 of a-z 0-9 - _".into());
+    }
+    let host = match raw.host {
+        None => None,
+        Some(host)
+            if !host.is_empty()
+                && host.len() <= 253
+                && host.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-'
+                }) =>
+        {
+            Some(host)
+        }
+        Some(host) => {
+            return Err(format!(
+                "host \"{host}\" must be a lowercase host name without port"
+            ))
+        }
+    };
+    let pattern = pattern(&raw.path)?;
+    let methods = match raw.methods {
+        None => None,
+        Some(methods) if methods.is_empty() => {
+            return Err("methods is empty (leave it out for every method)".into())
+        }
+        Some(mut methods) => {
+            if let Some(bad) = methods.iter().find(|m| {
+                m.is_empty() || m.len() > 16 || !m.bytes().all(|b| b.is_ascii_uppercase())
+            }) {
+                return Err(format!("method \"{bad}\" must be an uppercase HTTP method"));
+            }
+            methods.sort_unstable();
+            let count = methods.len();
+            methods.dedup();
+            if methods.len() != count {
+                return Err("a method is listed twice".into());
+            }
+            Some(methods)
+        }
+    };
+    let policy = policy(&raw.policy)?;
+    let handler = match (raw.handler.as_deref(), &policy) {
+        (None, Policy::Deny) => Handler::Origin,
+        (Some(_), Policy::Deny) => return Err("deny rules take no handler".into()),
+        (None, _) => return Err("handler is missing".into()),
+        (Some("health"), _) => Handler::Health,
+        (Some("page"), _) => Handler::Page,
+        (Some("assertion-jwks"), _) => Handler::AssertionJwks,
+        (Some("origin"), _) => Handler::Origin,
+        (Some(other), _) => {
+            let id = other.strip_prefix("app:").ok_or_else(|| {
+                format!(
+                    "handler \"{other}\" is not one of health, page, assertion-jwks, origin, \
+                     app:<upstream id>"
+                )
+            })?;
+            let index = upstreams
+                .iter()
+                .position(|u| u.id == id)
+                .ok_or_else(|| format!("handler names upstream \"{id}\", which is not declared"))?;
+            Handler::App(index)
+        }
+    };
+    let body_limit = match (raw.body_limit, handler) {
+        (None, _) => DEFAULT_APP_BODY_LIMIT,
+        (Some(limit), Handler::App(_)) if (1..=MAX_APP_BODY_LIMIT).contains(&limit) => limit,
+        (Some(_), Handler::App(_)) => {
+            return Err(format!("body_limit must be 1-{MAX_APP_BODY_LIMIT} bytes"))
+        }
+        (Some(_), _) => return Err("body_limit applies to app rules only".into()),
+    };
+    Ok(Rule {
+        name: raw.name,
+        path: raw.path,
+        host,
+        pattern,
+        methods,
+        handler,
+        policy,
+        body_limit,
+    })
+}
+
+fn pattern(path: &str) -> Result<Pattern, String> {
+    let bad = |why: &str| Err(format!("path \"{path}\" {why}"));
+    if !path.starts_with('/') {
+        return bad("must start with /");
+    }
+    if path.contains("//")
+        || path
+            .bytes()
+            .any(|b| matches!(b, b'?' | b'#' | b'%' | b'\\'))
+    {
+        return bad("must not contain //, ?, #, % or \\");
+    }
+    if path == "/*" {
+        return Ok(Pattern::Prefix("/".into()));
+    }
+    let segments: Vec<&str> = path[1..].split('/').collect();
+    let last = segments.len() - 1;
+    let mut parsed = Vec::with_capacity(segments.len());
+    for (i, segment) in segments.iter().enumerate() {
+        if matches!(*segment, "." | "..") {
+            return bad("must not contain . or .. segments");
+        }
+        if *segment == "*" {
+            if i != last {
+                return bad("may use * only as its last segment");
+            }
+            let prefix = &path[..path.len() - 1];
+            if parsed.iter().any(Option::is_none) {
+                return bad("cannot mix parameters and a * prefix");
+            }
+            return Ok(Pattern::Prefix(prefix.to_owned()));
+        }
+        if segment.contains('*') {
+            return bad("may use * only as a whole last segment");
+        }
+        if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            if !is_name(name) {
+                return bad("has a parameter whose name is not 1-64 of a-z 0-9 - _");
+            }
+            parsed.push(None);
+        } else if segment.contains(['{', '}']) {
+            return bad("has a parameter that is not a whole segment");
+        } else {
+            if segment.is_empty() && i != last {
+                return bad("has an empty segment");
+            }
+            parsed.push(Some((*segment).to_owned()));
+        }
+    }
+    if parsed.iter().all(Option::is_some) {
+        Ok(Pattern::Exact(path.to_owned()))
+    } else {
+        Ok(Pattern::Param(parsed))
+    }
+}
+
+fn policy(value: &Value) -> Result<Policy, String> {
+    let roles = |list: &Value, key: &str| -> Result<Vec<String>, String> {
+        let items = list
+            .as_array()
+            .ok_or_else(|| format!("policy {key} must be a list of role names"))?;
+        if items.is_empty() || items.len() > MAX_ROLES {
+            return Err(format!("policy {key} must list 1-{MAX_ROLES} roles"));
+        }
+        let mut roles = Vec::with_capacity(items.len());
+        for item in items {
+            match item.as_str() {
+                Some(role) if is_valid_role(role) => roles.push(role.to_owned()),
+                _ => {
+                    return Err(format!(
+                        "policy {key} has {item}, not a role name (1-64 of a-z 0-9 _ . : -)"
+                    ))
+                }
+            }
+        }
+        roles.sort_unstable();
+        roles.dedup();
+        Ok(roles)
+    };
+    match value {
+        Value::String(name) => match name.as_str() {
+            "public" => Ok(Policy::Public),
+            "optional" => Ok(Policy::Optional),
+            "authenticated" => Ok(Policy::Authenticated),
+            "deny" => Ok(Policy::Deny),
+            other => Err(format!(
+                "policy \"{other}\" is not one of public, optional, authenticated, deny, \
+                 {{\"any_of\": [...]}}, {{\"all_of\": [...]}}"
+            )),
+        },
+        Value::Object(map) if map.len() == 1 => {
+            if let Some(list) = map.get("any_of") {
+                Ok(Policy::AnyOf(roles(list, "any_of")?))
+            } else if let Some(list) = map.get("all_of") {
+                Ok(Policy::AllOf(roles(list, "all_of")?))
+            } else {
+                Err("a role policy is {\"any_of\": [...]} or {\"all_of\": [...]}".into())
+            }
+        }
+        _ => Err("policy must be a name or {\"any_of\": [...]} / {\"all_of\": [...]}".into()),
+    }
+}
+
+/// Two rules no request could choose between: the same host, the same pattern (parameter
+/// names aside) and a method in common.
+fn ambiguous(a: &Rule, b: &Rule) -> bool {
+    let methods_overlap = match (&a.methods, &b.methods) {
+        (Some(x), Some(y)) => x.iter().any(|m| y.contains(m)),
+        _ => true,
+    };
+    a.host == b.host && a.pattern == b.pattern && methods_overlap
+}
