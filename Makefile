@@ -18,7 +18,8 @@ E2E_ENV = EDGEAUTH_NODE_BIN_DIR="$$(cat $(ROOT)/.dev/node-bin-dir)" \
 	CLOUDFLARE_CF_FETCH_ENABLED=false \
 	WRANGLER_SEND_METRICS=false
 
-step = @printf '\n==> %s\n' $(1)
+# Each step prints how long it took (and .ci/run prints a table of them at the end).
+timed = @scripts/timed.sh
 
 .PHONY: help dev test bench setup worker build fmt lint clean-dev
 
@@ -29,40 +30,35 @@ help:
 	@echo "make worker     build the edge worker into worker/build (prints Wasm size)"
 	@echo "make fmt        format all Rust code"
 	@echo "make lint       clippy (native and wasm32), warnings are errors"
-	@echo "make setup      install or check prerequisites only"
+	@echo "make setup      install or check prerequisites only (those of make dev and make test)"
 	@echo "make clean-dev  DESTRUCTIVE: delete local dev data (.dev: redis data, logs; .wrangler)"
 
 dev:
 	@scripts/dev.sh
 
 setup:
-	@scripts/setup.sh
+	@scripts/setup.sh --test
 
-test: setup
-	$(call step,"cargo fmt --all --check")
-	@cargo fmt --all --check
-	$(call step,"clippy")
-	@$(MAKE) --no-print-directory lint
-	$(call step,"build the worker")
-	@scripts/build-worker.sh
-	$(call step,"cargo build --bins")
-	@cargo build --bins
-	$(call step,"cargo test --workspace")
-	@$(E2E_ENV) cargo test --workspace
-	$(call step,"tests/sdk-compat (Upstash SDK against the bridge)")
-	@BRIDGE_BIN=$(ROOT)/target/debug/edgeauth-bridge bash tests/sdk-compat/run.sh
+# `make dev` needs none of the test-only tools (Chromium, schemathesis): they are installed here.
+test:
+	$(timed) "setup (--test)" scripts/setup.sh --test
+	$(timed) "cargo fmt --all --check" cargo fmt --all --check
+	$(timed) "clippy (native and wasm32)" $(MAKE) --no-print-directory lint
+	$(timed) "build the worker (and cargo build --bins, which has its bundler)" \
+		env EDGEAUTH_NATIVE_BUILD_ARGS=--bins scripts/build-worker.sh
+	$(timed) "cargo test --workspace" env $(E2E_ENV) cargo test --workspace
+	$(timed) "tests/sdk-compat (Upstash SDK against the bridge)" \
+		env BRIDGE_BIN=$(ROOT)/target/debug/edgeauth-bridge bash tests/sdk-compat/run.sh
 	@printf '\n==> all checks passed\n'
 
 # Not part of `make test`: figures from a shared machine are noisy. Builds release binaries
 # and the worker, then the benchmark itself builds nothing (bench/src/main.rs).
 bench:
-	@scripts/setup.sh --bench
-	$(call step,"build the worker")
-	@scripts/build-worker.sh
-	$(call step,"cargo build --release (origin, bridge, notes app, benchmark)")
-	@cargo build --release -p edgeauth-origin -p edgeauth-bridge -p edgeauth-example-notes -p edgeauth-bench
-	$(call step,"benchmark")
-	@$(E2E_ENV) EDGEAUTH_BIN_DIR=$(ROOT)/target/release $(ROOT)/target/release/edgeauth-bench
+	$(timed) "setup (--bench)" scripts/setup.sh --bench
+	$(timed) "build the worker" scripts/build-worker.sh
+	$(timed) "cargo build --release (origin, bridge, notes app, benchmark)" \
+		cargo build --release -p edgeauth-origin -p edgeauth-bridge -p edgeauth-example-notes -p edgeauth-bench
+	$(timed) "benchmark" env $(E2E_ENV) EDGEAUTH_BIN_DIR=$(ROOT)/target/release $(ROOT)/target/release/edgeauth-bench
 
 worker:
 	@scripts/build-worker.sh

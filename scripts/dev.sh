@@ -14,6 +14,9 @@
 # SIGTERM stops everything.
 #
 # Usage: scripts/dev.sh [--no-build]   (--no-build: reuse the last build)
+#
+# Each setup step prints how long it took, and a table of them follows the service list once
+# the edge answers /healthz (docs/development.md has the figures of a first and a warm run).
 
 # Functions run from traps and wait_for look unreachable to shellcheck.
 # shellcheck disable=SC2317
@@ -22,6 +25,9 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
+# shellcheck source=scripts/lib/timing.sh
+source "$ROOT/scripts/lib/timing.sh"
+DEV_START=$(timing_now)
 
 REDIS_PORT=6380
 BRIDGE_PORT=8079
@@ -74,18 +80,71 @@ check_ports_free() {
 
 # ---------------------------------------------------------------- prerequisites and build
 check_ports_free
-"$ROOT/scripts/setup.sh"
-NODE_BIN_DIR=$(cat "$DEV_DIR/node-bin-dir")
+mkdir -p "$LOG_DIR"
+# This run's step timings (scripts/lib/timing.sh); the table is printed once the stack is up.
+export EDGEAUTH_TIMINGS=$DEV_DIR/timings.tsv
+: >"$EDGEAUTH_TIMINGS"
 
-if [[ -n $BUILD ]]; then
-  say "building the bridge and the origin (cargo build --bins)"
-  cargo build --bins --quiet
-  say "building the worker (scripts/build-worker.sh; log: .dev/logs/build-worker.log)"
+# timed <step> <command...>: runs a step, prints and records how long it took.
+timed() {
+  local name=$1 start seconds
+  shift
+  start=$(timing_now)
+  "$@"
+  seconds=$(timing_since "$start")
+  timing_record "$name" "$seconds"
+  say "$name: $seconds s"
+}
+
+build_worker() {
   "$ROOT/scripts/build-worker.sh" >"$LOG_DIR/build-worker.log" 2>&1 || {
+    # A failed native build also fails the bundler's build: show the first cause.
+    if [[ -n $NATIVE_PID ]] && ! kill -0 "$NATIVE_PID" 2>/dev/null && ! wait "$NATIVE_PID"; then
+      NATIVE_PID=
+      tail -n 30 "$LOG_DIR/build-native.log" >&2
+      die "cargo build failed; full log: $LOG_DIR/build-native.log"
+    fi
     tail -n 30 "$LOG_DIR/build-worker.log" >&2
     die "building the worker failed; full log: $LOG_DIR/build-worker.log"
   }
+}
+
+# The native binaries build in the background while setup runs and the worker builds: on two
+# cores the two cargo builds fill each other's single-threaded stretches (linking the origin;
+# the worker's LTO and wasm-opt). Only what make dev runs (not the benchmark or the test
+# harness), plus the worker's bundler, in the debug profile the e2e tests use too. Its own
+# process group, so an interrupted make dev stops it.
+NATIVE_PID=
+stop_native_build() {
+  [[ -z $NATIVE_PID ]] || kill -TERM -- "-$NATIVE_PID" 2>/dev/null || true
+}
+if [[ -n $BUILD ]]; then
+  say "building the bridge, the origin, the notes app and the worker bundler in the background (log: .dev/logs/build-native.log)"
+  # build-worker.sh builds its bundler with the same arguments, so it waits for this build.
+  export EDGEAUTH_NATIVE_BUILD_ARGS="-p edgeauth-bridge -p edgeauth-origin -p edgeauth-example-notes -p edgeauth-worker-bundle"
+  # shellcheck disable=SC2086 # a list of arguments
+  setsid "$ROOT/scripts/timed.sh" "cargo build (bridge, origin, notes app, worker bundler)" \
+    cargo build $EDGEAUTH_NATIVE_BUILD_ARGS </dev/null >"$LOG_DIR/build-native.log" 2>&1 &
+  NATIVE_PID=$!
+  trap stop_native_build EXIT
+fi
+
+# Only what running the stack needs: no Chromium, schemathesis or load generators.
+timed "setup (checks and installs)" "$ROOT/scripts/setup.sh"
+NODE_BIN_DIR=$(cat "$DEV_DIR/node-bin-dir")
+
+if [[ -n $BUILD ]]; then
+  say "building the worker (scripts/build-worker.sh; log: .dev/logs/build-worker.log)"
+  # Its bundler step waits for the native build (cargo's lock on target/debug).
+  timed "build the worker (wasm32 release + bundle)" build_worker
   say "$(tail -n1 "$LOG_DIR/build-worker.log")"
+  if ! wait "$NATIVE_PID"; then
+    NATIVE_PID=
+    tail -n 30 "$LOG_DIR/build-native.log" >&2
+    die "cargo build failed; full log: $LOG_DIR/build-native.log"
+  fi
+  NATIVE_PID=
+  say "$(tail -n1 "$LOG_DIR/build-native.log" | sed 's/^==> //')"
 fi
 for bin in edgeauth-bridge edgeauth-origin edgeauth-example-notes; do
   [[ -x $BIN_DIR/$bin ]] || die "$BIN_DIR/$bin is missing; run without --no-build"
@@ -261,6 +320,7 @@ http_ok() { curl -fsS -o /dev/null --max-time 2 "$1"; }
 # ---------------------------------------------------------------- start the stack
 check_ports_free # again: the build may have taken a while
 mkdir -p "$REDIS_DIR" "$LOG_DIR"
+STACK_START=$(timing_now)
 
 # appendfsync always: a write is on disk before Redis acknowledges it, so a crash loses no
 # logout or rotation (docs/security.md, "Durability"; the e2e stack runs the same).
@@ -299,6 +359,7 @@ wait_for notes 20 port_taken "$NOTES_PORT"
 start edge env PATH="$NODE_BIN_DIR:$PATH" CLOUDFLARE_CF_FETCH_ENABLED=false WRANGLER_SEND_METRICS=false \
   "$ROOT/node_modules/.bin/wrangler" dev --ip "$HOST" --port "$EDGE_PORT" --show-interactive-dev-session=false
 wait_for edge 60 http_ok "http://$HOST:$EDGE_PORT/healthz"
+timing_record "start redis, maildev, bridge, origin, notes, wrangler dev until /healthz" "$(timing_since "$STACK_START")"
 
 cat <<EOF
 
@@ -317,8 +378,9 @@ edgeauth dev stack is up. Ctrl-C stops everything.
            curl http://$HOST:$EDGE_PORT/notes/public/hello
   browser: http://$HOST:$EDGE_PORT/ (the demo page: register, sign in, sessions)
   secrets: .env (origin), .dev.vars (edge); worker build log: .dev/logs/build-worker.log
-
 EOF
+timing_table "Where the time went (make dev until the edge answered /healthz):" "$(timing_since "$DEV_START")"
+echo
 
 # Run until Ctrl-C / SIGTERM, or until one of the services dies.
 dead=

@@ -1,8 +1,16 @@
 #!/usr/bin/env bash
-# Installs or checks everything `make dev` and `make test` need. Idempotent: when
+# Installs or checks what `make dev`, `make test` and `make bench` need. Idempotent: when
 # everything is present it only prints one line per check.
 #
-# Usage: scripts/setup.sh [--bench]   (--bench: also the load generator `make bench` uses)
+# Usage: scripts/setup.sh [--test] [--bench]
+#   (no flag)  what running the stack needs (`make dev`): redis, curl, jq, a C compiler, make,
+#              Rust with the wasm32 target, and npm ci (wrangler, binaryen's wasm-opt, Node 22).
+#   --test     also what only the tests need (`make test`): Chromium for the browser tests,
+#              schemathesis (PyPI) for the API conformance test, rustfmt and clippy.
+#   --bench    also the load generators `make bench` uses: wrk and oha.
+#
+# Each step that installs something prints how long it took (and records it for the tables
+# `make dev` and .ci/run print: scripts/lib/timing.sh).
 #
 # It writes the directory of a Node >= 22.12 (needed by wrangler) to
 # .dev/node-bin-dir, which scripts/dev.sh, scripts/build-worker.sh and the
@@ -12,14 +20,17 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 export PATH="$HOME/.cargo/bin:$PATH"
+# shellcheck source=scripts/lib/timing.sh
+source "$ROOT/scripts/lib/timing.sh"
 
-WORKER_BUILD_VERSION=0.8.7
 OHA_VERSION=1.16.0
+WITH_TEST=false
 WITH_BENCH=false
 for arg in "$@"; do
   case $arg in
+    --test) WITH_TEST=true ;;
     --bench) WITH_BENCH=true ;;
-    *) printf 'setup: unknown argument %s (usage: scripts/setup.sh [--bench])\n' "$arg" >&2; exit 2 ;;
+    *) printf 'setup: unknown argument %s (usage: scripts/setup.sh [--test] [--bench])\n' "$arg" >&2; exit 2 ;;
   esac
 done
 NODE_MIN_MAJOR=22
@@ -36,6 +47,17 @@ die() {
   local line
   for line in "$@"; do printf '            %s\n' "$line" >&2; done
   exit 1
+}
+
+# A step that installs something: timed_begin before, timed_end <step> after, which prints
+# and records its time. Checks that find everything present are not timed.
+STEP_START=
+timed_begin() { STEP_START=$(timing_now); }
+timed_end() {
+  local seconds
+  seconds=$(timing_since "$STEP_START")
+  printf 'setup: took %-18s %s s\n' "$1" "$seconds"
+  timing_record "setup: $1" "$seconds"
 }
 
 is_root() { [[ $(id -u) -eq 0 ]]; }
@@ -74,26 +96,37 @@ have_check() {
 
 # ---------------------------------------------------------------- system packages
 # check → Debian package. Chromium runs the browser tests (tests/browser/, through
-# playwright-core, which never downloads a browser of its own).
+# playwright-core, which never downloads a browser of its own); wrk is one of the
+# benchmark's load generators.
 declare -A SYSTEM_DEPS=(
   [redis-server]=redis-server
   [redis-cli]=redis-tools
-  [wrk]=wrk
   [curl]=curl
   [jq]=jq
   [cc]=gcc
   [make]=make
   [chromium]=chromium
   [chromedriver]=chromium-driver
+  [wrk]=wrk
 )
+checks=(redis-server redis-cli curl jq cc make)
+! $WITH_TEST || checks+=(chromium chromedriver)
+! $WITH_BENCH || checks+=(wrk)
 missing=()
-for check in redis-server redis-cli wrk curl jq cc make chromium chromedriver; do
+for check in "${checks[@]}"; do
   have_check "$check" || missing+=("${SYSTEM_DEPS[$check]}")
 done
-((${#missing[@]} == 0)) || apt_install "${missing[@]}"
-ok system "redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), wrk, curl, jq, cc, make"
-# Debian's wrapper script prints a harmless "[: ...: unexpected operator" on some machines.
-ok chromium "$(chromium --version 2>/dev/null | grep -o 'Chromium [0-9.]*' || echo 'installed')"
+if ((${#missing[@]} > 0)); then
+  timed_begin
+  apt_install "${missing[@]}"
+  timed_end "apt ${missing[*]}"
+fi
+ok system "redis-server $(redis-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'), curl, jq, cc, make"
+if $WITH_TEST; then
+  # Debian's wrapper script prints a harmless "[: ...: unexpected operator" on some machines.
+  ok chromium "$(chromium --version 2>/dev/null | grep -o 'Chromium [0-9.]*' || echo 'installed')"
+fi
+! $WITH_BENCH || ok wrk "$(wrk --version 2>&1 | head -n1 | awk '{print $2}')"
 
 # ---------------------------------------------------------------- Rust
 if ! command -v cargo >/dev/null || ! command -v rustc >/dev/null; then
@@ -111,71 +144,28 @@ command -v rustup >/dev/null ||
     "Install Rust through rustup: https://rustup.rs"
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   doing rust "rustup target add wasm32-unknown-unknown"
+  timed_begin
   rustup target add wasm32-unknown-unknown >"$LOG_DIR/setup-rustup.log" 2>&1 ||
     die "rustup target add wasm32-unknown-unknown failed; see $LOG_DIR/setup-rustup.log"
+  timed_end "rustup target wasm32"
 fi
-components=()
-cargo fmt --version >/dev/null 2>&1 || components+=(rustfmt)
-cargo clippy --version >/dev/null 2>&1 || components+=(clippy)
-if ((${#components[@]} > 0)); then
-  doing rust "rustup component add ${components[*]}"
-  rustup component add "${components[@]}" >>"$LOG_DIR/setup-rustup.log" 2>&1 ||
-    die "rustup component add ${components[*]} failed; see $LOG_DIR/setup-rustup.log"
+rust_checked="wasm32-unknown-unknown"
+if $WITH_TEST; then
+  components=()
+  cargo fmt --version >/dev/null 2>&1 || components+=(rustfmt)
+  cargo clippy --version >/dev/null 2>&1 || components+=(clippy)
+  if ((${#components[@]} > 0)); then
+    doing rust "rustup component add ${components[*]}"
+    timed_begin
+    rustup component add "${components[@]}" >>"$LOG_DIR/setup-rustup.log" 2>&1 ||
+      die "rustup component add ${components[*]} failed; see $LOG_DIR/setup-rustup.log"
+    timed_end "rustup ${components[*]}"
+  fi
+  rust_checked+=", rustfmt, clippy"
 fi
-ok rust "$(rustc --version | awk '{print $2}'), wasm32-unknown-unknown, rustfmt, clippy"
-
-# ---------------------------------------------------------------- cargo-installed tools
-# The wasm-bindgen CLI must equal the wasm-bindgen library version in Cargo.lock.
-lock_version() {
-  awk -v name="$1" '
-    $0 == "name = \"" name "\"" { found = 1; next }
-    found && /^version = / { gsub(/"/, "", $3); print $3; exit }
-  ' Cargo.lock 2>/dev/null
-}
-WASM_BINDGEN_VERSION=$(lock_version wasm-bindgen)
-if [[ -z $WASM_BINDGEN_VERSION ]]; then
-  # No lock entry yet: fall back to the exact pin in the workspace manifest.
-  WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen *= *"=\([0-9.]*\)".*/\1/p' Cargo.toml | head -n1)
-fi
-[[ -n $WASM_BINDGEN_VERSION ]] ||
-  die "cannot tell which wasm-bindgen version the workspace uses" \
-    "Expected a wasm-bindgen entry in Cargo.lock or wasm-bindgen = \"=X.Y.Z\" in Cargo.toml."
-
-installs=() # "crate version" pairs still to install
-current_worker_build=$(worker-build --version 2>/dev/null | grep -oE '[0-9]+\.[0-9]+\.[0-9]+' | head -n1 || true)
-[[ $current_worker_build == "$WORKER_BUILD_VERSION" ]] || installs+=("worker-build $WORKER_BUILD_VERSION")
-current_wasm_bindgen=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
-[[ $current_wasm_bindgen == "$WASM_BINDGEN_VERSION" ]] || installs+=("wasm-bindgen-cli $WASM_BINDGEN_VERSION")
-
-if ((${#installs[@]} > 0)); then
-  # Building them needs a C toolchain and OpenSSL headers (openssl-sys).
-  missing=()
-  have_check pkg-config || missing+=(pkg-config)
-  have_check pkgconfig:openssl || missing+=(libssl-dev)
-  ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
-
-  # Both compile from source (~8 and ~4 min on 2 cores); run them side by side
-  # so one's single-threaded phases (linking, big crates) overlap the other's.
-  pids=()
-  for entry in "${installs[@]}"; do
-    read -r crate version <<<"$entry"
-    doing "$crate" "cargo install $crate --version $version (several minutes; log: .dev/logs/setup-$crate.log)"
-    # No --locked: wasm-bindgen-cli's lock pins a yanked webpki-roots.
-    cargo install "$crate" --version "$version" --force >"$LOG_DIR/setup-$crate.log" 2>&1 &
-    pids+=("$!")
-  done
-  failed=()
-  for i in "${!pids[@]}"; do
-    read -r crate _ <<<"${installs[$i]}"
-    wait "${pids[$i]}" || failed+=("$crate")
-  done
-  for crate in "${failed[@]}"; do
-    tail -n 20 "$LOG_DIR/setup-$crate.log" >&2
-    die "cargo install $crate failed; full log: $LOG_DIR/setup-$crate.log"
-  done
-fi
-ok worker-build "$(worker-build --version 2>&1 | head -n1)"
-ok wasm-bindgen "$(wasm-bindgen --version) (Cargo.lock: $WASM_BINDGEN_VERSION)"
+ok rust "$(rustc --version | awk '{print $2}'), $rust_checked"
+# The worker's wasm-bindgen step is a workspace crate (tools/worker-bundle) built with the
+# rest: nothing is cargo-installed for `make dev` or `make test`.
 
 # ---------------------------------------------------------------- npm packages
 command -v npm >/dev/null ||
@@ -186,10 +176,12 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   ! -e node_modules/.bin/wrangler || ! -e node_modules/binaryen/bin/wasm-opt ||
   ! -e node_modules/playwright-core/package.json ]]; then
   doing npm "npm ci (wrangler, binaryen, playwright-core, node 22)"
+  timed_begin
   npm ci --no-audit --no-fund --loglevel=error >"$LOG_DIR/setup-npm.log" 2>&1 || {
     tail -n 20 "$LOG_DIR/setup-npm.log" >&2
     die "npm ci failed; full log: $LOG_DIR/setup-npm.log"
   }
+  timed_end "npm ci"
 fi
 npm_version() { sed -n 's/^  "version": "\(.*\)",$/\1/p' "node_modules/$1/package.json"; }
 ok npm "wrangler $(npm_version wrangler), binaryen $(npm_version binaryen), playwright-core $(npm_version playwright-core)"
@@ -224,13 +216,14 @@ ok node "$("$node_bin" --version) at ${node_dir#"$ROOT"/} (wrangler $wrangler_ve
 SCHEMATHESIS_VERSION=4.32.5
 VENV=$ROOT/.dev/venv
 schemathesis_version() { "$VENV/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}'; }
-if [[ $(schemathesis_version) != "$SCHEMATHESIS_VERSION" ]]; then
+if $WITH_TEST && [[ $(schemathesis_version) != "$SCHEMATHESIS_VERSION" ]]; then
   missing=()
   command -v python3 >/dev/null || missing+=(python3)
   # Debian's python3 lacks venv/ensurepip until python3-venv is installed.
   python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
   ((${#missing[@]} == 0)) || apt_install "${missing[@]}"
   doing schemathesis "pip install schemathesis==$SCHEMATHESIS_VERSION into .dev/venv (log: .dev/logs/setup-pip.log)"
+  timed_begin
   {
     python3 -m venv "$VENV" &&
       "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet "schemathesis==$SCHEMATHESIS_VERSION"
@@ -238,18 +231,21 @@ if [[ $(schemathesis_version) != "$SCHEMATHESIS_VERSION" ]]; then
     tail -n 20 "$LOG_DIR/setup-pip.log" >&2
     die "installing schemathesis failed; full log: $LOG_DIR/setup-pip.log"
   }
+  timed_end "pip schemathesis"
 fi
-ok schemathesis "$(schemathesis_version) in .dev/venv"
+! $WITH_TEST || ok schemathesis "$(schemathesis_version) in .dev/venv"
 
 # ---------------------------------------------------------------- oha, for `make bench` only
 # The load generator of every plain-request scenario (wrk stays for the scripted refresh chains).
 if $WITH_BENCH; then
   if [[ $(oha --version 2>/dev/null | awk '{print $2}') != "$OHA_VERSION" ]]; then
     doing oha "cargo install oha --version $OHA_VERSION --locked (~5 min; log: .dev/logs/setup-oha.log)"
+    timed_begin
     cargo install oha --version "$OHA_VERSION" --locked --force >"$LOG_DIR/setup-oha.log" 2>&1 || {
       tail -n 20 "$LOG_DIR/setup-oha.log" >&2
       die "cargo install oha failed; full log: $LOG_DIR/setup-oha.log"
     }
+    timed_end "cargo install oha"
   fi
   ok oha "$(oha --version)"
 
