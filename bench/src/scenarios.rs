@@ -1277,7 +1277,9 @@ impl Bench<'_> {
         let fst = |p: Option<(f64, f64)>| p.map(|(a, _)| a);
         let snd = |p: Option<(f64, f64)>| p.map(|(_, b)| b);
         type Show = Box<dyn Fn(f64) -> String>;
-        let lines: Vec<(&str, Option<f64>, Option<f64>, Show, Option<Bound>)> = vec![
+        // (what, edgeauth's figure, the other's figure, how to show them, the target)
+        type Line<'a> = (&'a str, Option<f64>, Option<f64>, Show, Option<Bound>);
+        let lines: Vec<Line> = vec![
             (
                 "edge CPU per authenticated request ÷ JS reference edge's",
                 f.edge_cpu_ms,

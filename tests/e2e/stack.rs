@@ -989,10 +989,22 @@ impl Stack {
             let queued = total("edgeauth_mail_queued_total");
             let settled = total("edgeauth_mail_sent_total") + total("edgeauth_mail_dead_total");
             if settled >= queued || Instant::now() > deadline {
-                return Ok(());
+                break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // A mail counts as sent before the loop records it and looks for the next one: wait
+        // until Redis has been idle for a moment, so that trailing work is not measured.
+        let mut last = self.raw_redis_command_counts().await?.values().sum::<u64>();
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = self.raw_redis_command_counts().await?.values().sum::<u64>();
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        Ok(())
     }
 
     /// Starts redis-server (AOF on, noeviction) on its port, with its data in the stack's dir.
@@ -1086,6 +1098,11 @@ impl Stack {
         // Mails queued by the test's own sign-up are delivered in the background; let them
         // finish first, so they are counted before a measurement, not inside it.
         self.mail_settled().await?;
+        self.raw_redis_command_counts().await
+    }
+
+    /// Redis's own per-command call counts, as they are now (excluding INFO).
+    async fn raw_redis_command_counts(&self) -> Result<BTreeMap<String, u64>, BoxError> {
         let info = self.redis(&["INFO", "commandstats"]).await?;
         let text = info.as_str().ok_or("INFO did not answer a string")?;
         Ok(text
