@@ -17,8 +17,9 @@ const FORWARDED_REQUEST_HEADERS: &[&str] = &[
     "user-agent",
 ];
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1) plus ones the runtime manages itself.
-const HOP_BY_HOP: &[&str] = &[
+/// Hop-by-hop headers (RFC 9110 §7.6.1) plus ones the runtime manages itself; the app proxy
+/// drops the same ones.
+pub(crate) const HOP_BY_HOP: &[&str] = &[
     "connection",
     "content-length",
     "host",

@@ -6,23 +6,10 @@
 use edgeauth_core::routes::Upstream;
 
 use crate::error::EdgeError;
+// Hop-by-hop headers are never copied in either direction (`upgrade` is re-added for
+// WebSocket handshakes): the same list the auth origin's forward drops.
+use crate::forwarding::HOP_BY_HOP;
 use crate::security::REQUEST_ID_RESPONSE_HEADER;
-
-/// Hop-by-hop headers (RFC 9110 §7.6.1) and ones the runtime sets itself, never copied in
-/// either direction (`upgrade` is re-added for WebSocket handshakes).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "content-length",
-    "host",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
 
 /// WebSocket handshake headers the runtime generates for its own upstream handshake.
 const WEBSOCKET_HANDSHAKE: &[&str] = &[
