@@ -113,6 +113,12 @@ pub struct ServeConfig {
     #[arg(long, env = "EDGEAUTH_HASHING_CONCURRENCY", default_value_t = 0)]
     pub hashing_concurrency: usize,
 
+    /// Threads serving requests and their Redis calls; password hashing runs on threads of its
+    /// own (`EDGEAUTH_HASHING_CONCURRENCY`). With 1, a request never moves between threads,
+    /// which costs the least CPU per request (docs/performance.md); 0 = number of CPUs.
+    #[arg(long, env = "EDGEAUTH_SERVE_THREADS", default_value_t = 1)]
+    pub serve_threads: usize,
+
     /// Password hashes one client address may have running or queued at once (per origin);
     /// beyond it its sign-ins get 429 at once, so one client cannot fill the hashing queue.
     #[arg(long, env = "EDGEAUTH_HASHING_PER_IP", default_value_t = 8)]
