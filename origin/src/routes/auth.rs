@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use edgeauth_core::address;
 use edgeauth_core::refresh::RefreshBody;
@@ -15,7 +16,7 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::config::EmailVerification;
 use crate::cookie;
-use crate::edge_trust::EdgeContext;
+use crate::edge_trust::{self, EdgeContext, NonceClaim};
 use crate::error::{AppError, AppResult};
 use crate::extract::{user_agent, ApiJson};
 use crate::guard::PasswordCheck;
@@ -271,6 +272,7 @@ pub struct RefreshRequest {
 pub async fn refresh(
     State(app): State<AppState>,
     ctx: EdgeContext,
+    Extension(nonce): Extension<NonceClaim>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
@@ -281,8 +283,12 @@ pub async fn refresh(
         ip: ctx.client_ip,
         user_agent: user_agent(&headers),
     };
-    let error = match sessions::refresh(&app, &presented, &client).await? {
+    let deferred = nonce.deferred();
+    let error = match sessions::refresh(&app, &presented, &client, deferred).await? {
         Refreshed::Pair(body) => return Ok(sessions::token_response(&app, StatusCode::OK, *body)),
+        Refreshed::Replayed => {
+            return Ok(edge_trust::replayed(deferred.map_or("", |(n, _)| n)));
+        }
         Refreshed::Reused => AppError::api(
             ErrorCode::RefreshTokenReused,
             "This refresh token was already used; the session has been signed out for safety.",
