@@ -12,6 +12,7 @@ pub mod error;
 pub mod headers;
 pub mod keys;
 pub mod mail;
+pub mod next_path;
 pub mod rate_limit;
 pub mod redis_layout;
 pub mod refresh;

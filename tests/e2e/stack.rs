@@ -792,6 +792,7 @@ impl Stack {
             user_id,
             session_id,
             roles: &roles,
+            username: None,
         };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?

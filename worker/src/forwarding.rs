@@ -33,9 +33,15 @@ pub(crate) const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// Origin response headers passed back to the client (`set-cookie` possibly several times).
-/// Security and CORS headers are the edge's own, so the origin's versions never leak through.
-pub const RETURNED_RESPONSE_HEADERS: &[&str] = &["content-type", "retry-after", "www-authenticate"];
+/// Origin response headers passed back to the client (`set-cookie` possibly several times;
+/// `location` of the hosted pages' 303s, always a same-origin path). Security and CORS headers
+/// are the edge's own, so the origin's versions never leak through.
+pub const RETURNED_RESPONSE_HEADERS: &[&str] = &[
+    "content-type",
+    "location",
+    "retry-after",
+    "www-authenticate",
+];
 
 /// The one response header that may repeat and must not be joined.
 pub const SET_COOKIE: &str = "set-cookie";

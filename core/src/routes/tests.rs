@@ -581,7 +581,7 @@ fn equally_specific_rules_for_a_common_method_are_ambiguous() {
 fn a_blank_deployment_table_is_just_the_builtin_one() {
     let builtin = RouteTable::with_builtin("  \n").unwrap();
     assert!(builtin.upstreams().is_empty());
-    assert_eq!(builtin.rules().len(), 23);
+    assert_eq!(builtin.rules().len(), 27);
 }
 
 #[test]

@@ -46,6 +46,17 @@ pub struct RegisterRequest {
     password: String,
 }
 
+impl RegisterRequest {
+    /// The same request from another form (the hosted register page).
+    pub fn new(username: String, email: String, password: String) -> Self {
+        Self {
+            username,
+            email,
+            password,
+        }
+    }
+}
+
 /// The new account.
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -168,6 +179,13 @@ pub struct LoginRequest {
         example = "correct horse battery staple"
     )]
     password: String,
+}
+
+impl LoginRequest {
+    /// The same request from another form (the hosted sign-in page).
+    pub fn new(email: String, password: String) -> Self {
+        Self { email, password }
+    }
 }
 
 /// Sign in: a new session, an access token and a refresh token (also set as a cookie).

@@ -20,6 +20,7 @@ mod limits;
 mod lockout;
 mod operations;
 mod origin_trust;
+mod pages;
 mod quotas;
 mod redis_cost;
 mod rotation;
@@ -90,6 +91,7 @@ pub fn all() -> Vec<Test> {
     all.extend(headers::tests());
     all.extend(origin_trust::tests());
     all.extend(gateway::tests());
+    all.extend(pages::tests());
     all
 }
 
