@@ -97,6 +97,8 @@ pub enum Rotated {
     Ok {
         user_id: String,
         absolute_expiry: u64,
+        /// The session hash's roles field (space-separated; empty: none).
+        roles: String,
     },
     /// A rotated token came back after the grace window; the session is already revoked.
     Reused {
@@ -399,9 +401,10 @@ impl Store {
             .map(|items| items.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
         match parts.as_slice() {
-            ["rotated" | "grace", uid, abs] => Ok(Rotated::Ok {
+            ["rotated" | "grace", uid, abs, roles] => Ok(Rotated::Ok {
                 user_id: (*uid).to_owned(),
                 absolute_expiry: abs.parse().map_err(|_| unexpected("rotate", &reply))?,
+                roles: (*roles).to_owned(),
             }),
             ["reused", uid] => Ok(Rotated::Reused {
                 user_id: (*uid).to_owned(),

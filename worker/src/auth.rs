@@ -44,6 +44,17 @@ pub fn decode_bearer<'h>(
         .map_err(|rejection| EdgeError::invalid_token(rejection.to_string()))
 }
 
+/// Checks the access cookie's token as [`decode_bearer`] checks the header's: the same claims
+/// and policy, no I/O.
+pub fn decode_cookie_token<'c>(
+    policy: &TokenPolicy,
+    token: &'c str,
+    now_secs: u64,
+) -> Result<UnverifiedAccessToken<'c>, EdgeError> {
+    decode_access_token(policy, token, now_secs)
+        .map_err(|rejection| EdgeError::invalid_token(rejection.to_string()))
+}
+
 /// Checks the `Authorization` header's token entirely in Rust (jwt-simple), the reference the
 /// edge's split path ([`decode_bearer`] plus WebCrypto) is tested against.
 pub fn verify_bearer(

@@ -94,10 +94,21 @@ pub fn check(
     if !is_cookie_authenticated(request) && !form_post {
         return Ok(());
     }
-    match request.origin.map(str::trim) {
+    check_page(request.origin, request.sec_fetch_site, own_origin, allowed)
+}
+
+/// The page check alone, for a request known to be cookie-authenticated (also app rules that
+/// accept the access cookie: their state-changing requests and WebSocket upgrades).
+pub fn check_page(
+    origin: Option<&str>,
+    sec_fetch_site: Option<&str>,
+    own_origin: &str,
+    allowed: &CorsPolicy,
+) -> Result<(), CsrfRejection> {
+    match origin.map(str::trim) {
         Some(origin) if origin.eq_ignore_ascii_case(own_origin) || allowed.allows(origin) => Ok(()),
         Some(origin) if origin != "null" => Err(CsrfRejection::ForeignOrigin(origin.to_owned())),
-        _ => match request.sec_fetch_site.map(str::trim) {
+        _ => match sec_fetch_site.map(str::trim) {
             Some(site) if site.eq_ignore_ascii_case("same-origin") => Ok(()),
             other => Err(CsrfRejection::UnprovenOrigin {
                 sec_fetch_site: other.map(str::to_owned),

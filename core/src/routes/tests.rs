@@ -10,7 +10,7 @@ const NOTES: &str = r#"{
   "routes": [
     {"name": "notes", "path": "/notes/*", "methods": ["GET", "POST"], "handler": "app:notes", "policy": "authenticated"},
     {"name": "notes-public", "path": "/notes/public/*", "methods": ["GET"], "handler": "app:notes", "policy": "public"},
-    {"name": "notes-admin", "path": "/notes/api/admin/*", "methods": ["GET"], "handler": "app:notes", "policy": {"any_of": ["admin"]}},
+    {"name": "notes-admin", "path": "/notes/api/admin/*", "methods": ["GET"], "handler": "app:notes", "policy": {"any_of": ["admin"]}, "cookie": true},
     {"name": "notes-internal", "path": "/notes/internal/*", "policy": "deny"},
     {"name": "notes-upload", "path": "/notes/api/upload", "methods": ["POST"], "handler": "app:notes", "policy": "authenticated", "body_limit": 67108864},
     {"name": "notes-item", "path": "/notes/api/notes/{id}", "methods": ["GET", "DELETE"], "handler": "app:notes", "policy": "authenticated"},
@@ -336,6 +336,16 @@ fn rules_carry_upstreams_limits_and_policies() {
         (500, "x-identity", true)
     );
 
+    assert!(
+        t.find("h", "GET", "/notes/api/admin/stats")
+            .unwrap()
+            .accepts_cookie
+    );
+    assert!(
+        !t.find("h", "GET", "/notes/x").unwrap().accepts_cookie,
+        "off unless declared"
+    );
+    assert!(t.rules().iter().filter(|r| r.accepts_cookie).count() == 1);
     let admin = &t.find("h", "GET", "/notes/api/admin/stats").unwrap().policy;
     assert!(admin.needs_identity(false));
     assert!(admin.roles_allow(&Roles::from_field(Some("admin ops"))));
@@ -463,6 +473,30 @@ fn bad_tables_are_refused_naming_the_rule() {
             one(r#"{"name":"r","path":"/x","handler":"app:a","policy":"public","body_limit":0}"#),
             "route rule \"r\"",
             "body_limit",
+        ),
+        (
+            one(r#"{"name":"r","path":"/x","handler":"app:a","policy":"public","cookie":true}"#),
+            "route rule \"r\"",
+            "cookie applies to app rules whose policy is authenticated",
+        ),
+        (
+            one(r#"{"name":"r","path":"/x","handler":"app:a","policy":"optional","cookie":true}"#),
+            "route rule \"r\"",
+            "cookie applies",
+        ),
+        (
+            one(
+                r#"{"name":"r","path":"/x","handler":"origin","policy":"authenticated","cookie":true}"#,
+            ),
+            "route rule \"r\"",
+            "cookie applies",
+        ),
+        (
+            one(
+                r#"{"name":"r","path":"/x","handler":"app:a","policy":"authenticated","cookie":"yes"}"#,
+            ),
+            "route rule \"r\"",
+            "invalid type",
         ),
         (
             one(

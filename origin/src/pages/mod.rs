@@ -163,9 +163,9 @@ async fn sign_out(State(app): State<AppState>, ctx: EdgeContext, headers: Header
         Ok(logged_out) => see_other(SIGNED_OUT, &logged_out),
         Err(AppError::Api(e)) if e.code == ErrorCode::InvalidToken => {
             let mut cleared = Response::default();
-            cleared
-                .headers_mut()
-                .append(header::SET_COOKIE, cookie::clear());
+            for value in cookie::clear() {
+                cleared.headers_mut().append(header::SET_COOKIE, value);
+            }
             see_other(SIGNED_OUT, &cleared)
         }
         Err(error) => Page::problem(

@@ -18,6 +18,7 @@ mod identity;
 mod lifetimes;
 mod limits;
 mod lockout;
+mod navigation;
 mod operations;
 mod origin_trust;
 mod pages;
@@ -91,6 +92,7 @@ pub fn all() -> Vec<Test> {
     all.extend(headers::tests());
     all.extend(origin_trust::tests());
     all.extend(gateway::tests());
+    all.extend(navigation::tests());
     all.extend(pages::tests());
     all
 }

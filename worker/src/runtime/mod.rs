@@ -3,6 +3,7 @@
 mod app;
 mod assertion;
 mod assets;
+mod browser;
 mod handlers;
 mod http;
 mod jwks;
