@@ -19,6 +19,7 @@ const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1100, height: 900 };
 const STEP_MS = 15_000;
 const REFRESH_COOKIE = '__Host-edgeauth_rt';
+const ACCESS_COOKIE = '__Host-edgeauth_at';
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 assert.ok(/^http:\/\/(127\.0\.0\.1|localhost):\d+$/.test(EDGE), `EDGEAUTH_EDGE_URL: ${JSON.stringify(EDGE)}`);
@@ -232,4 +233,222 @@ test('the hosted pages have no axe-core violations at phone and desktop widths',
     assert.ok(fits, `no horizontal scrolling at ${width}`);
     await context.close();
   }
+});
+// ------------------------------------------------------------------ navigating the notes app
+
+
+
+async function registerByApi(context, user) {
+  const response = await fetch(`${EDGE}/api/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'cf-connecting-ip': context.address },
+    body: JSON.stringify(user),
+  });
+  assert.equal(response.status, 201, await response.text());
+}
+
+/** Whether the tab shows the hosted sign-in page, asked to return to `next`. */
+function onSignIn(page, next = '/notes/') {
+  const url = new URL(page.url());
+  return url.origin === EDGE && url.pathname === '/auth/sign-in' && url.searchParams.get('next') === next;
+}
+
+/**
+ * Waits until the tab shows the hosted sign-in page (a typed URL is `Sec-Fetch-Site: none`, so
+ * a signed-out visit first gets the edge's same-site bounce page), asked to return to `next`.
+ */
+async function landsOnSignIn(page, next = '/notes/') {
+  await page.waitForURL((url) => url.pathname === '/auth/sign-in');
+  assert.ok(onSignIn(page, next), page.url());
+}
+
+/** Opens /notes/ signed out, signs in on the hosted page, and lands back on /notes/. */
+async function signInThroughNotes(page, user) {
+  await page.goto(`${EDGE}/notes/`);
+  await landsOnSignIn(page);
+  await fillSignIn(page, user);
+  await page.waitForURL(`${EDGE}/notes/`);
+  assert.equal(await page.locator('#who strong').textContent(), user.username);
+}
+
+/** What the browser does when the access cookie's Max-Age (the token's lifetime) runs out. */
+async function expireAccessCookie(context) {
+  assert.ok(await cookie(context, ACCESS_COOKIE), 'the access cookie was set');
+  await context.clearCookies({ name: ACCESS_COOKIE });
+}
+
+for (const javaScriptEnabled of [true, false]) {
+  const js = javaScriptEnabled ? 'JavaScript on' : 'JavaScript off';
+
+  test(`signed out, /notes/ → sign-in → back on /notes/ as the user, and out again (${js})`, { timeout: 90_000 }, async () => {
+    const user = newUser();
+    const context = await newContext({ javaScriptEnabled });
+    const page = await newTab(context);
+    await registerByApi(context, user);
+    await signInThroughNotes(page, user);
+    assert.equal(await page.locator('#notes-empty').textContent(), 'No notes yet.');
+
+    // The page's own form: a same-origin POST through the edge's CSRF rule, then 303 back.
+    await page.locator('#text').fill(`first note <b>${js}</b>`);
+    await page.locator('form[action="/notes/"] button').click();
+    await page.waitForURL(`${EDGE}/notes/`);
+    assert.equal(await page.locator('#notes li').first().textContent(), `first note <b>${js}</b>`);
+
+    // Scripts never see the session: both cookies are HttpOnly.
+    if (javaScriptEnabled) {
+      assert.equal(await page.evaluate(() => document.cookie), '');
+    }
+    for (const name of [REFRESH_COOKIE, ACCESS_COOKIE]) {
+      assert.equal((await cookie(context, name))?.httpOnly, true, name);
+    }
+
+    await page.locator('form[action="/auth/sign-out"] button').click();
+    await page.waitForURL(`${EDGE}/auth/signed-out`);
+    assert.equal(await cookie(context, REFRESH_COOKIE), undefined);
+    assert.equal(await cookie(context, ACCESS_COOKIE), undefined);
+    await page.goto(`${EDGE}/notes/`);
+    await landsOnSignIn(page);
+    await context.close();
+  });
+
+  test(`a link on another site leads to /notes/ signed in after the access cookie expired (${js})`, { timeout: 90_000 }, async () => {
+    const user = newUser();
+    const context = await newContext({ javaScriptEnabled });
+    const page = await newTab(context);
+    await registerByApi(context, user);
+    await signInThroughNotes(page, user);
+    const firstAccess = (await cookie(context, ACCESS_COOKIE)).value;
+    await expireAccessCookie(context);
+
+    // The link's navigation is cross-site: the Strict refresh cookie stays home, so the edge
+    // bounces once same-site, where it goes along and refreshes the session silently.
+    await page.goto(attackerUrl(OTHER_HOST, '/link?target=/notes/'));
+    await page.click('#go');
+    await page.waitForURL(`${EDGE}/notes/`);
+    await page.locator('#who strong').waitFor();
+    assert.equal(await page.locator('#who strong').textContent(), user.username);
+    const renewed = await cookie(context, ACCESS_COOKIE);
+    assert.ok(renewed?.value && renewed.value !== firstAccess, 'a new access cookie');
+    await context.close();
+  });
+}
+
+test('after the access cookie expired, a reload shows the page with new cookies; two tabs at once both stay signed in', { timeout: 90_000 }, async () => {
+  const user = newUser();
+  const context = await newContext();
+  const page = await newTab(context);
+  await registerByApi(context, user);
+  await signInThroughNotes(page, user);
+
+  const before = await cookie(context, REFRESH_COOKIE);
+  await expireAccessCookie(context);
+  const response = await page.reload();
+  assert.equal(response.status(), 200, 'no visible redirect: the page itself');
+  assert.equal(page.url(), `${EDGE}/notes/`);
+  assert.equal(await page.locator('#who strong').textContent(), user.username);
+  assert.ok((await cookie(context, ACCESS_COOKIE))?.value, 'a new access cookie');
+  assert.notEqual((await cookie(context, REFRESH_COOKIE)).value, before.value, 'a rotated refresh cookie');
+
+  // Two tabs navigating at the same instant share the rotation (grace window): no reuse alarm.
+  await expireAccessCookie(context);
+  const second = await newTab(context);
+  const [a, b] = await Promise.all([page.goto(`${EDGE}/notes/`), second.goto(`${EDGE}/notes/`)]);
+  assert.deepEqual([a.status(), b.status()], [200, 200]);
+  for (const tab of [page, second]) {
+    assert.equal(tab.url(), `${EDGE}/notes/`);
+    assert.equal(await tab.locator('#who strong').textContent(), user.username);
+  }
+  // The session survived: after another expiry it still refreshes.
+  await expireAccessCookie(context);
+  await page.reload();
+  assert.equal(page.url(), `${EDGE}/notes/`);
+  await context.close();
+});
+
+test('log out everywhere in one tab: the other tab and another device go to sign-in next', { timeout: 90_000 }, async () => {
+  const user = newUser();
+  const context = await newContext();
+  const notesTab = await newTab(context);
+  await registerByApi(context, user);
+  await signInThroughNotes(notesTab, user);
+  const device = await newContext();
+  const deviceTab = await newTab(device);
+  await signInThroughNotes(deviceTab, user);
+
+  const demo = await newTab(context);
+  await demo.goto(`${EDGE}/`);
+  await demo.locator('#signed-in').waitFor({ state: 'visible' });
+  await demo.click('#logout-all');
+  await demo.locator('#signed-out').waitFor({ state: 'visible' });
+
+  await notesTab.reload();
+  await landsOnSignIn(notesTab);
+  // The other device still holds an unexpired access cookie: the session check refuses it.
+  assert.ok(await cookie(device, ACCESS_COOKIE));
+  await deviceTab.goto(`${EDGE}/notes/`);
+  await landsOnSignIn(deviceTab);
+  assert.equal(await cookie(device, ACCESS_COOKIE), undefined, 'the dead session\'s cookies are cleared');
+  await context.close();
+  await device.close();
+});
+
+test('other pages cannot post notes or open the WebSocket with the cookies', { timeout: 90_000 }, async () => {
+  const user = newUser();
+  const context = await newContext({ bypassCSP: true });
+  const page = await newTab(context);
+  await registerByApi(context, user);
+  await signInThroughNotes(page, user);
+
+  // Another site: no cookie goes along; nothing is stored and the browser ends at sign-in.
+  await page.goto(attackerUrl(OTHER_HOST, '/post?target=/notes/'));
+  await page.click('#go');
+  await landsOnSignIn(page);
+
+  // Another origin of the same site (another port): the cookies do go along; the CSRF rule
+  // refuses the POST.
+  await page.goto(attackerUrl(EDGE_URL.hostname, '/post?target=/notes/'));
+  const [refused] = await Promise.all([
+    page.waitForResponse((r) => r.url() === `${EDGE}/notes/` && r.request().method() === 'POST'),
+    page.click('#go'),
+  ]);
+  assert.equal(refused.status(), 403);
+
+  // Cross-site WebSocket hijacking: same cookies, foreign Origin → 403. The same handshake from
+  // the edge's own page opens (so the refusal is the Origin's doing).
+  const wsUrl = `ws://${EDGE_URL.host}/notes/ws`;
+  const openFrom = (tab) => tab.evaluate((url) => new Promise((resolve) => {
+    const ws = new WebSocket(url);
+    ws.onopen = () => { ws.close(); resolve('open'); };
+    ws.onerror = () => resolve('refused');
+  }), wsUrl);
+  await page.goto(attackerUrl(EDGE_URL.hostname, '/post?target=/notes/'));
+  const failures = [];
+  page.on('console', (m) => failures.push(m.text()));
+  assert.equal(await openFrom(page), 'refused', 'a WebSocket from another origin');
+  assert.ok(failures.some((t) => /403/.test(t)), `the handshake got 403: ${failures.join(' | ')}`);
+  await page.goto(`${EDGE}/notes/`);
+  assert.equal(await openFrom(page), 'open', 'the same WebSocket from the edge\'s own page');
+
+  // Nothing the other pages sent was stored.
+  await page.goto(`${EDGE}/notes/`);
+  assert.equal(await page.locator('#notes-empty').textContent(), 'No notes yet.');
+  await context.close();
+});
+
+test('the notes page has no axe-core violations at phone and desktop widths', { timeout: 90_000 }, async () => {
+  const user = newUser();
+  const context = await newContext({ bypassCSP: true });
+  const page = await newTab(context);
+  await registerByApi(context, user);
+  await signInThroughNotes(page, user);
+  await page.locator('#text').fill('a note to audit');
+  await page.locator('form[action="/notes/"] button').click();
+  await page.waitForURL(`${EDGE}/notes/`);
+  for (const viewport of [PHONE, DESKTOP]) {
+    await page.setViewportSize(viewport);
+    await assertAccessible(page, `/notes/ (${viewport.width}px)`);
+    const fits = await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth);
+    assert.ok(fits, `no horizontal scrolling at ${viewport.width}px`);
+  }
+  await context.close();
 });
