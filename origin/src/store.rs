@@ -102,6 +102,8 @@ pub enum Rotated {
     Ok {
         absolute_expiry: u64,
         account: Option<UserRecord>,
+        /// The session hash's roles field (space-separated; empty: none).
+        roles: String,
     },
     /// The edge request's nonce was already claimed: a replay, refused before anything changed.
     Replayed,
@@ -412,7 +414,7 @@ impl Store {
             )
             .await?;
         let items = reply.as_array().unwrap_or_default();
-        if let [status, _uid, abs, account @ ..] = items {
+        if let [status, _uid, abs, roles, account @ ..] = items {
             if matches!(status.as_str(), Some("rotated" | "grace")) {
                 let Some(abs) = abs.as_str().and_then(|a| a.parse().ok()) else {
                     // Not `unexpected`: the reply carries the account, password hash included.
@@ -420,8 +422,14 @@ impl Store {
                         "unexpected reply from rotate_refresh: no absolute expiry",
                     ));
                 };
+                let Some(roles) = roles.as_str() else {
+                    return Err(AppError::internal(
+                        "unexpected reply from rotate_refresh: roles is not text",
+                    ));
+                };
                 return Ok(Rotated::Ok {
                     absolute_expiry: abs,
+                    roles: roles.to_owned(),
                     account: user_record_from(&Value::Array(account.to_vec())),
                 });
             }

@@ -57,6 +57,8 @@ struct RawRule {
     handler: Option<String>,
     policy: Value,
     body_limit: Option<u64>,
+    #[serde(default)]
+    cookie: bool,
 }
 
 fn err(place: impl Into<String>, problem: impl Into<String>) -> RouteTableError {
@@ -272,6 +274,15 @@ fn rule(raw: RawRule, upstreams: &[Upstream]) -> Result<Rule, String> {
         }
         (Some(_), _) => return Err("body_limit applies to app rules only".into()),
     };
+    let needs_identity = matches!(
+        policy,
+        Policy::Authenticated | Policy::AnyOf(_) | Policy::AllOf(_)
+    );
+    if raw.cookie && !(matches!(handler, Handler::App(_)) && needs_identity) {
+        return Err(
+            "cookie applies to app rules whose policy is authenticated, any_of or all_of".into(),
+        );
+    }
     Ok(Rule {
         name: raw.name,
         path: raw.path,
@@ -281,6 +292,7 @@ fn rule(raw: RawRule, upstreams: &[Upstream]) -> Result<Rule, String> {
         handler,
         policy,
         body_limit,
+        accepts_cookie: raw.cookie,
     })
 }
 

@@ -4,6 +4,7 @@ mod abort;
 mod app;
 mod assertion;
 mod assets;
+mod browser;
 mod handlers;
 mod http;
 mod jwks;
