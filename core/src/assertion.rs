@@ -183,6 +183,8 @@ pub struct Subject<'a> {
     pub user_id: &'a str,
     pub session_id: &'a str,
     pub roles: &'a Roles,
+    /// The user's username (`preferred_username`), when the session records it.
+    pub username: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -192,6 +194,8 @@ struct Claims<'a> {
     sub: &'a str,
     sid: &'a str,
     roles: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    preferred_username: Option<&'a str>,
     iat: u64,
     exp: u64,
 }
@@ -205,6 +209,7 @@ pub fn signing_input(kid: &str, subject: &Subject<'_>, now_secs: u64) -> String 
         sub: subject.user_id,
         sid: subject.session_id,
         roles: subject.roles.as_slice(),
+        preferred_username: subject.username,
         iat: now_secs,
         exp: now_secs + LIFETIME_SECS,
     };
@@ -240,6 +245,7 @@ struct CacheKey {
     user_id: String,
     session_id: String,
     roles: Roles,
+    username: Option<String>,
 }
 
 impl CacheKey {
@@ -250,6 +256,7 @@ impl CacheKey {
             user_id: subject.user_id.to_owned(),
             session_id: subject.session_id.to_owned(),
             roles: subject.roles.clone(),
+            username: subject.username.map(str::to_owned),
         }
     }
 }
@@ -360,6 +367,7 @@ mod tests {
             user_id: "u1",
             session_id: "s1",
             roles: &roles,
+            username: Some("ada_l"),
         };
         let now = Clock::now_since_epoch().as_secs();
         let input = signing_input(&key.kid, &subject, now);
@@ -384,6 +392,7 @@ mod tests {
             .unwrap();
         assert_eq!(claims.subject.as_deref(), Some("u1"));
         assert_eq!(claims.custom["sid"], "s1");
+        assert_eq!(claims.custom["preferred_username"], "ada_l");
         assert_eq!(
             claims.custom["roles"],
             serde_json::json!(["admin", "editor"])
@@ -419,6 +428,7 @@ mod tests {
             user_id: "u",
             session_id: sid,
             roles,
+            username: None,
         };
         let mut cache = AssertionCache::default();
         let t0 = 1_000;
@@ -477,6 +487,7 @@ mod tests {
                 user_id: "u",
                 session_id: id,
                 roles: &roles,
+                username: None,
             };
             cache.put("k", &subject, 1_000, id.clone());
         }
@@ -488,6 +499,7 @@ mod tests {
             user_id: "u",
             session_id: last,
             roles: &roles,
+            username: None,
         };
         assert_eq!(cache.get("k", &subject, 1_000), Some(last.as_str()));
     }

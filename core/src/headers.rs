@@ -23,12 +23,33 @@ pub const REFRESH_COOKIE: &str = "__Host-edgeauth_rt";
 /// The device-credential cookie: proof of earlier successful sign-ins (`crate::device`).
 pub const DEVICE_COOKIE: &str = "__Host-edgeauth_device";
 
+/// The access-token cookie (SameSite=Lax): what authenticates browser navigations to rules
+/// that accept it (`crate::cookies`, `crate::navigation`).
+pub const ACCESS_COOKIE: &str = "__Host-edgeauth_at";
+
+/// The bounce marker: set by the same-site bounce page for a few seconds, so a second
+/// signed-out-looking cross-site arrival at the same URL goes to sign-in instead of looping.
+pub const BOUNCE_COOKIE: &str = "__Host-edgeauth_bounce";
+
+/// Response headers of a successful `POST /api/refresh`, for the edge only (it never passes
+/// `x-edgeauth-*` response headers on): the rotated session's owner, id, roles and username, so
+/// a silent refresh at the edge continues with the new identity without reading Redis again.
+pub const REFRESHED_USER: &str = "x-edgeauth-user";
+pub const REFRESHED_SESSION: &str = "x-edgeauth-session";
+pub const REFRESHED_ROLES: &str = "x-edgeauth-roles";
+pub const REFRESHED_USERNAME: &str = "x-edgeauth-username";
+
 /// The refresh token in one `Cookie` header value (`a=1; __Host-edgeauth_rt=...; b=2`), with
 /// optional quotes removed; `None` when the cookie is absent or empty. The edge (deciding whether
 /// a request is cookie-authenticated, for CSRF) and the origin (reading the token) both use this,
 /// so they always agree on whether the cookie is there.
 pub fn refresh_cookie(cookie_header: &str) -> Option<&str> {
     cookie(cookie_header, REFRESH_COOKIE)
+}
+
+/// The access token of the `__Host-edgeauth_at` cookie, if present and not empty.
+pub fn access_cookie(cookie_header: &str) -> Option<&str> {
+    cookie(cookie_header, ACCESS_COOKIE)
 }
 
 /// The value of the cookie `name` in one `Cookie` header value, quotes removed; `None` when

@@ -5,6 +5,7 @@
 
 pub mod address;
 pub mod assertion;
+pub mod cookies;
 pub mod device;
 pub mod edge_signature;
 pub mod email;
@@ -12,6 +13,8 @@ pub mod error;
 pub mod headers;
 pub mod keys;
 pub mod mail;
+pub mod navigation;
+pub mod next_path;
 pub mod rate_limit;
 pub mod redis_layout;
 pub mod refresh;

@@ -9,7 +9,7 @@
 //! | `ea:u:{user id}` | hash | id, username, email, ev (1 once the address is verified), pw (argon2id PHC), pwv (password version, bumped by every change), created_at, roles (sorted role names, space-separated; `crate::roles`) | never |
 //! | `ea:email:{canonical email}` | string | user id | never |
 //! | `ea:name:{lowercase username}` | string | user id | never |
-//! | `ea:s:{session id}` | hash | uid, roles (a copy of the user's, kept in step by `set_roles.lua`), created_at, last_used_at, ua, ip, gen, rt (SHA-256 of the newest refresh token), rotated_at_ms, abs_exp | min(idle lifetime, absolute end) — refreshed on each rotation |
+//! | `ea:s:{session id}` | hash | uid, roles (a copy of the user's, kept in step by `set_roles.lua`), name (the user's username at sign-in; usernames never change), created_at, last_used_at, ua, ip, gen, rt (SHA-256 of the newest refresh token), rotated_at_ms, abs_exp | min(idle lifetime, absolute end) — refreshed on each rotation |
 //! | `ea:us:{user id}` | sorted set | the user's session ids scored by creation (ms); never more than the session cap (an index; the hashes are the truth) | absolute session lifetime after the newest session |
 //! | `ea:n:{nonce}` | string | edge-signature nonces already seen | twice the signature window |
 //! | `ea:lk:{account}:{address}` | hash | failures, locked_until of one account from one address (unknown devices) | the lockout's forget-after time |
@@ -145,7 +145,11 @@ pub const SESSION_USER_FIELD: &str = "uid";
 /// Field of the session hash (and of the user hash) with the user's roles (`crate::roles`).
 pub const ROLES_FIELD: &str = "roles";
 
-/// Every Redis command the edge sends: `HMGET` of the session's user and roles per
+/// Field of the session hash with the user's username (the assertion's `preferred_username`),
+/// read by the edge in the same `HMGET` as the owner and roles.
+pub const SESSION_USERNAME_FIELD: &str = "name";
+
+/// Every Redis command the edge sends: `HMGET` of the session's user, roles and username per
 /// authenticated request, `PING` for `/healthz`. The edge's Upstash token needs nothing more, so it should be a
 /// read-only one (the dev bridge's read-only token allows exactly these). Extend this list,
 /// and only this list, when the edge learns a new command.

@@ -55,6 +55,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     routes::router()
         .0
+        .merge(crate::pages::router())
         .fallback(|| async { AppError::api(ErrorCode::NotFound, "No such route.") })
         .method_not_allowed_fallback(|| async {
             AppError::api(

@@ -1,21 +1,25 @@
-//! The refresh-token and device-credential cookies: `__Host-` prefixed, HttpOnly, Secure,
-//! SameSite=Strict, Path=/.
+//! The session cookies (refresh token, SameSite=Strict; access token, SameSite=Lax) and the
+//! device-credential cookie, as `edgeauth_core::cookies` builds them: `__Host-` prefixed,
+//! HttpOnly, Secure, Path=/.
 
 use axum::http::{header, HeaderMap, HeaderValue};
+use edgeauth_core::cookies;
 use edgeauth_core::headers::{cookie, DEVICE_COOKIE, REFRESH_COOKIE};
 
 /// `Set-Cookie` value carrying a refresh token for `max_age_secs`.
 pub fn set(token: &str, max_age_secs: u64) -> HeaderValue {
-    header_value(&format!(
-        "{REFRESH_COOKIE}={token}; Max-Age={max_age_secs}; Path=/; Secure; HttpOnly; SameSite=Strict"
-    ))
+    header_value(&cookies::set_refresh(token, max_age_secs))
 }
 
-/// `Set-Cookie` value that deletes the refresh cookie.
-pub fn clear() -> HeaderValue {
-    header_value(&format!(
-        "{REFRESH_COOKIE}=; Max-Age=0; Path=/; Secure; HttpOnly; SameSite=Strict"
-    ))
+/// `Set-Cookie` value carrying an access token for its lifetime: set alongside every refresh
+/// cookie, so browser navigations to rules that accept it are authenticated (docs/security.md).
+pub fn set_access(token: &str, max_age_secs: u64) -> HeaderValue {
+    header_value(&cookies::set_access(token, max_age_secs))
+}
+
+/// `Set-Cookie` values that delete both session cookies.
+pub fn clear() -> [HeaderValue; 2] {
+    cookies::clear_session().map(|c| header_value(&c))
 }
 
 /// The refresh token from the request's `Cookie` headers, if any.
@@ -34,9 +38,7 @@ fn read_named(headers: &HeaderMap, name: &str) -> Option<String> {
 
 /// `Set-Cookie` value carrying the device credentials (`edgeauth_core::device`).
 pub fn set_device(value: &str, max_age_secs: u64) -> HeaderValue {
-    header_value(&format!(
-        "{DEVICE_COOKIE}={value}; Max-Age={max_age_secs}; Path=/; Secure; HttpOnly; SameSite=Strict"
-    ))
+    header_value(&cookies::set_device(value, max_age_secs))
 }
 
 /// The device cookie's value from the request's `Cookie` headers, if any.
@@ -79,7 +81,18 @@ mod tests {
             assert!(text.contains(attr), "{text}");
         }
         assert!(!text.contains("Domain"));
-        assert!(clear().to_str().unwrap().contains("Max-Age=0"));
+        let [refresh, access] = clear();
+        assert!(refresh
+            .to_str()
+            .unwrap()
+            .starts_with("__Host-edgeauth_rt=;"));
+        assert!(access.to_str().unwrap().starts_with("__Host-edgeauth_at=;"));
+        assert!(access.to_str().unwrap().contains("Max-Age=0"));
+        let at = set_access("a.b.c", 900);
+        assert_eq!(
+            at.to_str().unwrap(),
+            "__Host-edgeauth_at=a.b.c; Max-Age=900; Path=/; Secure; HttpOnly; SameSite=Lax"
+        );
         let device = set_device("d", 60);
         let device = device.to_str().unwrap();
         assert!(device.starts_with("__Host-edgeauth_device=d;"), "{device}");

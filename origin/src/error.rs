@@ -42,7 +42,8 @@ impl AppError {
         }
     }
 
-    fn to_api(&self) -> ApiError {
+    /// What the client is told (internal and Redis errors are logged here, told generically).
+    pub fn to_api(&self) -> ApiError {
         match self {
             Self::Api(e) => e.clone(),
             Self::Limited { message, .. } => ApiError::new(ErrorCode::RateLimited, message.clone()),

@@ -15,6 +15,7 @@ pub mod guard;
 pub mod key_admin;
 pub mod mail;
 pub mod openapi;
+pub mod pages;
 pub mod passwords;
 pub mod redis_client;
 pub mod routes;

@@ -1,11 +1,12 @@
 //! Sessions and the token pairs they hand out: creation at login, rotation at refresh.
 
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use edgeauth_core::address;
+use edgeauth_core::headers;
 use edgeauth_core::refresh::{RefreshToken, RefreshTokenHash};
 use edgeauth_core::token::{issue_access_token, AccessGrant};
 use edgeauth_core::ErrorCode;
@@ -36,9 +37,12 @@ pub struct TokenResponse {
 
 /// The outcome of a refresh, for the route to render.
 pub enum Refreshed {
-    Pair(Box<TokenResponse>),
+    /// The rotated pair, and the session's roles (its hash's `roles` field, for the edge).
+    Pair(Box<TokenResponse>, String),
     Reused,
     Invalid,
+    /// The edge request was a replay (its nonce was already claimed): nothing changed.
+    Replayed,
 }
 
 /// Where a request came from, as stored on its session.
@@ -126,10 +130,13 @@ async fn proves_ancestry(
 }
 
 /// Rotates a refresh token (see `edgeauth_core::refresh` for the chain and grace design).
+/// `nonce`: the edge request's nonce and its lifetime when the signature check left the claim to
+/// this rotation (claimed in the same Redis round trip, before anything else).
 pub async fn refresh(
     app: &AppState,
     presented: &RefreshToken,
     client: &ClientInfo,
+    nonce: Option<(&str, u64)>,
 ) -> AppResult<Refreshed> {
     let s = &app.settings;
     // The last generation has no successor: that session must sign in again.
@@ -151,18 +158,20 @@ pub async fn refresh(
             address: &address::bucket(&client.ip, s.ipv6_prefix),
             budget: s.refresh_budget,
             recovery_ms: s.refresh_recovery_ms,
+            nonce,
         })
         .await?;
     match outcome {
         Rotated::Ok {
-            user_id,
             absolute_expiry,
+            account,
+            roles,
         } => {
-            let Some(record) = app.store.user_record(&user_id).await? else {
+            let Some(record) = account else {
                 return Ok(Refreshed::Invalid);
             };
             let response = pair(app, record.user, &successor, now_secs(), absolute_expiry)?;
-            Ok(Refreshed::Pair(Box::new(response)))
+            Ok(Refreshed::Pair(Box::new(response), roles))
         }
         Rotated::Reused { user_id } => {
             tracing::warn!(audit = "refresh_token_reused", user_id = %user_id, session_id = presented.session_id(), "session revoked");
@@ -186,6 +195,7 @@ pub async fn refresh(
             }
         }
         Rotated::Invalid => Ok(Refreshed::Invalid),
+        Rotated::Replayed => Ok(Refreshed::Replayed),
         Rotated::Limited { retry_after } => Err(refresh_limited(retry_after)),
     }
 }
@@ -255,14 +265,47 @@ fn pair(
     })
 }
 
-/// Renders a token response with the refresh cookie set.
+/// Renders a token response with both session cookies set: the refresh token for the session's
+/// idle lifetime, the access token for its own (always together, so a browser holding one
+/// holds the other).
 pub fn token_response(
     app: &AppState,
     status: axum::http::StatusCode,
     body: TokenResponse,
 ) -> Response {
-    let cookie = cookie::set(&body.refresh_token, app.settings.session_idle_secs);
-    (status, [(header::SET_COOKIE, cookie)], Json(body)).into_response()
+    let refresh = cookie::set(&body.refresh_token, app.settings.session_idle_secs);
+    let access = cookie::set_access(&body.access_token, body.expires_in);
+    let mut response = (status, Json(body)).into_response();
+    // Appended, not inserted: an array of header pairs would keep only the last Set-Cookie.
+    for value in [refresh, access] {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The rotated session's owner, id, roles and username as response headers for the edge (which
+/// never passes `x-edgeauth-*` response headers on): a silent refresh at the edge continues the
+/// browser's request with this identity instead of reading Redis again.
+pub fn add_identity_headers(
+    response: &mut Response,
+    user_id: &str,
+    session_id: &str,
+    roles: &str,
+    username: &str,
+) {
+    let out = response.headers_mut();
+    for (name, value) in [
+        (headers::REFRESHED_USER, user_id),
+        (headers::REFRESHED_SESSION, session_id),
+        (headers::REFRESHED_ROLES, roles),
+        (headers::REFRESHED_USERNAME, username),
+    ] {
+        // Ids are URL-safe base64, role names `a-z 0-9 _ . : -`, usernames `A-Z a-z 0-9 _`:
+        // always valid values.
+        if let Ok(value) = HeaderValue::from_str(value) {
+            out.insert(name, value);
+        }
+    }
 }
 
 /// The refresh token of a request: the body's token (`RefreshBody::token`: never empty), else

@@ -452,6 +452,7 @@ impl Stack {
         let routes = serde_json::json!([
             {"name": "e2e-echo", "path": "/e2e/echo/*", "handler": "app:echo", "policy": "optional", "body_limit": ECHO_BODY_LIMIT},
             {"name": "e2e-echo-auth", "path": "/e2e/echo-auth/*", "handler": "app:echo", "policy": "authenticated"},
+            {"name": "e2e-echo-cookie", "path": "/e2e/echo-cookie/*", "handler": "app:echo", "policy": "authenticated", "cookie": true},
             {"name": "e2e-dead", "path": "/e2e/dead/*", "handler": "app:dead", "policy": "public"},
             {"name": "e2e-hang", "path": "/e2e/hang/*", "handler": "app:hang", "policy": "public"},
         ]);
@@ -792,6 +793,7 @@ impl Stack {
             user_id,
             session_id,
             roles: &roles,
+            username: None,
         };
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?

@@ -33,6 +33,14 @@ pub struct Identity {
     pub sid: String,
     /// The user's roles when the edge made the assertion.
     pub roles: Vec<String>,
+    /// The user's username (claim `preferred_username`), for display; absent for sessions the
+    /// edge has no username for. Key data by `sub`, never by this.
+    #[serde(
+        rename = "preferred_username",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub username: Option<String>,
     /// Issued at, Unix seconds.
     pub iat: u64,
     /// Expires at, Unix seconds.
@@ -119,6 +127,8 @@ pub(crate) struct Policy {
 pub(crate) struct AssertionClaims {
     pub sid: String,
     pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
 }
 
 /// Cheap checks before any key is looked up (so garbage never causes a JWKS fetch): size, shape,
@@ -201,6 +211,10 @@ pub(crate) fn verify_with_key(
         sub: non_empty(claims.subject, "sub")?,
         sid: non_empty(Some(claims.custom.sid), "sid")?,
         roles: claims.custom.roles,
+        username: claims
+            .custom
+            .preferred_username
+            .filter(|name| !name.is_empty()),
         iat,
         exp,
     })
@@ -259,6 +273,13 @@ mod tests {
         assert!(identity.require_role("admin").is_ok());
         assert!(identity.require_role("ops").is_err());
         assert!(identity.require_any_role(&["ops", "admin"]).is_ok());
+        assert_eq!(identity.username, None, "no preferred_username claim");
+
+        let named = claims.with_username("ada_l");
+        let identity = check(&key, &sign_with(&key, &named), "notes", now).expect("valid");
+        assert_eq!(identity.username.as_deref(), Some("ada_l"));
+        let json = serde_json::to_value(&identity).expect("serialises");
+        assert_eq!(json["preferred_username"], "ada_l");
     }
 
     #[test]
@@ -324,6 +345,7 @@ mod tests {
                 AssertionClaims {
                     sid: "s".into(),
                     roles: vec![],
+                    preferred_username: None,
                 },
                 jwt_simple::prelude::Duration::from_secs(30),
             )
@@ -406,6 +428,7 @@ mod tests {
             AssertionClaims {
                 sid: "s".into(),
                 roles: vec!["admin".into()],
+                preferred_username: None,
             },
             jwt_simple::prelude::Duration::from_secs(30),
         )

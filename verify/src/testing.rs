@@ -24,6 +24,7 @@ pub struct TestAssertion {
     pub sub: String,
     pub sid: String,
     pub roles: Vec<String>,
+    pub username: Option<String>,
     pub iat: u64,
     pub exp: u64,
 }
@@ -39,9 +40,16 @@ impl TestAssertion {
             sub: sub.to_owned(),
             sid: format!("sid-{sub}"),
             roles: Vec::new(),
+            username: None,
             iat: now,
             exp: now + 30,
         }
+    }
+
+    /// The same assertion with this username (`preferred_username`).
+    pub fn with_username(mut self, username: &str) -> Self {
+        self.username = Some(username.to_owned());
+        self
     }
 
     /// The same assertion with these roles.
@@ -65,6 +73,7 @@ pub fn sign_with(key: &Ed25519KeyPair, claims: &TestAssertion) -> String {
         custom: AssertionClaims {
             sid: claims.sid.clone(),
             roles: claims.roles.clone(),
+            preferred_username: claims.username.clone(),
         },
     };
     let header = HeaderOptions {

@@ -17,14 +17,18 @@ pub struct Identity {
     pub session_id: String,
     /// The session hash's copy of the user's roles, current as of this request.
     pub roles: Roles,
+    /// The user's username as the session recorded it at sign-in (sessions older than that
+    /// record have none); apps get it as the assertion's `preferred_username`.
+    pub username: Option<String>,
 }
 
-/// What the edge's one Redis command (`HMGET <session> uid roles`) found.
+/// What the edge's one Redis command (`HMGET <session> uid roles name`) found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionFields {
     /// `None` when the session no longer exists.
     pub owner: Option<String>,
     pub roles: Option<String>,
+    pub username: Option<String>,
 }
 
 /// Checks everything about the `Authorization` header's token except its signature (which the
@@ -36,6 +40,17 @@ pub fn decode_bearer<'h>(
     now_secs: u64,
 ) -> Result<UnverifiedAccessToken<'h>, EdgeError> {
     let token = bearer_token(authorization).map_err(|e| EdgeError::invalid_token(e.describe()))?;
+    decode_access_token(policy, token, now_secs)
+        .map_err(|rejection| EdgeError::invalid_token(rejection.to_string()))
+}
+
+/// Checks the access cookie's token as [`decode_bearer`] checks the header's: the same claims
+/// and policy, no I/O.
+pub fn decode_cookie_token<'c>(
+    policy: &TokenPolicy,
+    token: &'c str,
+    now_secs: u64,
+) -> Result<UnverifiedAccessToken<'c>, EdgeError> {
     decode_access_token(policy, token, now_secs)
         .map_err(|rejection| EdgeError::invalid_token(rejection.to_string()))
 }
@@ -63,6 +78,7 @@ pub fn confirm_session(
             user_id: token.user_id,
             session_id: token.session_id,
             roles: Roles::from_field(session.roles.as_deref()),
+            username: session.username.clone().filter(|name| !name.is_empty()),
         }),
         Some(_) => Err(EdgeError::invalid_token(format!(
             "session {} belongs to another user",
@@ -175,6 +191,7 @@ pub(crate) mod tests {
         let fields = |owner: Option<&str>, roles: Option<&str>| SessionFields {
             owner: owner.map(str::to_owned),
             roles: roles.map(str::to_owned),
+            username: Some("ada_l".to_owned()),
         };
         assert_eq!(
             confirm_session(verified(), &fields(Some("u1"), Some("editor admin"))).unwrap(),
@@ -182,10 +199,19 @@ pub(crate) mod tests {
                 user_id: "u1".into(),
                 session_id: "s1".into(),
                 roles: Roles::from_field(Some("admin editor")),
+                username: Some("ada_l".into()),
             }
         );
         let no_roles = confirm_session(verified(), &fields(Some("u1"), None)).unwrap();
         assert_eq!(no_roles.roles, Roles::default());
+        let unnamed = SessionFields {
+            username: None,
+            ..fields(Some("u1"), None)
+        };
+        assert_eq!(
+            confirm_session(verified(), &unnamed).unwrap().username,
+            None
+        );
         for owner in [None, Some("u2"), Some("")] {
             let err = confirm_session(verified(), &fields(owner, Some("admin"))).unwrap_err();
             assert_eq!(err.code(), ErrorCode::InvalidToken, "{owner:?}");

@@ -7,9 +7,17 @@
 //! cookie. Whether it does is decided by `edgeauth_core::refresh::RefreshBody`, the parse the
 //! origin uses too: an empty token is no token, so the cookie (and this check) applies.
 //! A cookie-authenticated request passes only if its `Origin` is the edge's own origin or on
-//! the allow-list (`EDGEAUTH_ALLOWED_ORIGINS`), or, when it has no `Origin` at all,
-//! `Sec-Fetch-Site` is `same-origin`. Anything else is refused with 403 before Redis or the
-//! origin see it.
+//! the allow-list (`EDGEAUTH_ALLOWED_ORIGINS`), or, when it has no `Origin` at all or the opaque
+//! `Origin: null`, `Sec-Fetch-Site` is `same-origin`. Anything else is refused with 403 before
+//! Redis or the origin see it. `null` needs this: the edge's `Referrer-Policy: no-referrer`
+//! makes browsers send `Origin: null` on their own same-origin form POSTs, and the browser-set
+//! `Sec-Fetch-Site` (computed over the whole redirect chain, never settable by a page) is what
+//! tells those apart from the other sources of `null` (sandboxed frames, `data:` documents,
+//! cross-origin redirects), which are never `same-origin`.
+//!
+//! The hosted pages' form POSTs (`/auth/sign-in`, ...) are checked the same way even without a
+//! cookie: a foreign page must not sign a browser into an account of the attacker's choosing
+//! (login CSRF) or sign it out.
 //!
 //! SameSite=Strict already keeps the cookie off cross-*site* requests, but a site is
 //! scheme + registrable domain: pages on other ports or subdomains of the same site still get
@@ -22,6 +30,9 @@ use crate::cors::CorsPolicy;
 
 /// Routes whose origin handler prefers a `refresh_token` in the JSON body over the cookie.
 const BODY_TOKEN_PATHS: &[&str] = &["/api/refresh", "/api/logout"];
+
+/// The hosted pages' form targets: checked with or without a cookie.
+const FORM_PATHS: &[&str] = &["/auth/sign-in", "/auth/register", "/auth/sign-out"];
 
 /// What the check needs to know about one request.
 #[derive(Debug, Clone, Copy)]
@@ -44,7 +55,7 @@ pub struct RequestFacts<'a> {
 pub enum CsrfRejection {
     /// `Origin` names a page that is neither the edge itself nor on the allow-list.
     ForeignOrigin(String),
-    /// No `Origin`, and `Sec-Fetch-Site` is absent or not `same-origin`.
+    /// No `Origin` (or `Origin: null`), and `Sec-Fetch-Site` is absent or not `same-origin`.
     UnprovenOrigin { sec_fetch_site: Option<String> },
 }
 
@@ -79,13 +90,25 @@ pub fn check(
     own_origin: &str,
     allowed: &CorsPolicy,
 ) -> Result<(), CsrfRejection> {
-    if !is_cookie_authenticated(request) {
+    let form_post = request.method == "POST" && FORM_PATHS.contains(&request.path);
+    if !is_cookie_authenticated(request) && !form_post {
         return Ok(());
     }
-    match request.origin.map(str::trim) {
+    check_page(request.origin, request.sec_fetch_site, own_origin, allowed)
+}
+
+/// The page check alone, for a request known to be cookie-authenticated (also app rules that
+/// accept the access cookie: their state-changing requests and WebSocket upgrades).
+pub fn check_page(
+    origin: Option<&str>,
+    sec_fetch_site: Option<&str>,
+    own_origin: &str,
+    allowed: &CorsPolicy,
+) -> Result<(), CsrfRejection> {
+    match origin.map(str::trim) {
         Some(origin) if origin.eq_ignore_ascii_case(own_origin) || allowed.allows(origin) => Ok(()),
-        Some(origin) => Err(CsrfRejection::ForeignOrigin(origin.to_owned())),
-        None => match request.sec_fetch_site.map(str::trim) {
+        Some(origin) if origin != "null" => Err(CsrfRejection::ForeignOrigin(origin.to_owned())),
+        _ => match sec_fetch_site.map(str::trim) {
             Some(site) if site.eq_ignore_ascii_case("same-origin") => Ok(()),
             other => Err(CsrfRejection::UnprovenOrigin {
                 sec_fetch_site: other.map(str::to_owned),
@@ -143,7 +166,6 @@ mod tests {
     fn foreign_origins_are_refused() {
         for origin in [
             "https://evil.example",
-            "null",
             "http://auth.example",
             "https://auth.example:8443",
             "https://auth.example.evil.example",
@@ -182,6 +204,71 @@ mod tests {
                 "{site:?}"
             );
         }
+    }
+
+    #[test]
+    fn origin_null_passes_only_with_same_origin_fetch_metadata() {
+        let own_form = RequestFacts {
+            origin: Some("null"),
+            sec_fetch_site: Some("same-origin"),
+            ..facts()
+        };
+        assert_eq!(verdict(own_form), Ok(()));
+        for site in [None, Some("same-site"), Some("cross-site"), Some("none")] {
+            let request = RequestFacts {
+                origin: Some("null"),
+                sec_fetch_site: site,
+                ..facts()
+            };
+            assert_eq!(
+                verdict(request),
+                Err(CsrfRejection::UnprovenOrigin {
+                    sec_fetch_site: site.map(str::to_owned)
+                }),
+                "{site:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn hosted_form_posts_are_checked_without_a_cookie() {
+        for path in ["/auth/sign-in", "/auth/register", "/auth/sign-out"] {
+            let foreign = RequestFacts {
+                path,
+                cookie: None,
+                origin: Some("https://evil.example"),
+                body: b"email=a%40b.example&password=x",
+                ..facts()
+            };
+            assert!(verdict(foreign).is_err(), "{path}");
+            let sandboxed = RequestFacts {
+                origin: Some("null"),
+                sec_fetch_site: Some("cross-site"),
+                ..foreign
+            };
+            assert!(verdict(sandboxed).is_err(), "{path}");
+            let own = RequestFacts {
+                origin: Some("null"),
+                sec_fetch_site: Some("same-origin"),
+                ..foreign
+            };
+            assert_eq!(verdict(own), Ok(()), "{path}");
+            let own_named = RequestFacts {
+                origin: Some(EDGE),
+                sec_fetch_site: None,
+                ..foreign
+            };
+            assert_eq!(verdict(own_named), Ok(()), "{path}");
+        }
+        // The pages themselves are GETs anyone may load (then framing is refused by headers).
+        let get = RequestFacts {
+            method: "GET",
+            path: "/auth/sign-in",
+            cookie: None,
+            origin: Some("https://evil.example"),
+            ..facts()
+        };
+        assert_eq!(verdict(get), Ok(()));
     }
 
     #[test]

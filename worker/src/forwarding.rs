@@ -33,9 +33,15 @@ pub(crate) const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// Origin response headers passed back to the client (`set-cookie` possibly several times).
-/// Security and CORS headers are the edge's own, so the origin's versions never leak through.
-pub const RETURNED_RESPONSE_HEADERS: &[&str] = &["content-type", "retry-after", "www-authenticate"];
+/// Origin response headers passed back to the client (`set-cookie` possibly several times;
+/// `location` of the hosted pages' 303s, always a same-origin path). Security and CORS headers
+/// are the edge's own, so the origin's versions never leak through.
+pub const RETURNED_RESPONSE_HEADERS: &[&str] = &[
+    "content-type",
+    "location",
+    "retry-after",
+    "www-authenticate",
+];
 
 /// The one response header that may repeat and must not be joined.
 pub const SET_COOKIE: &str = "set-cookie";
@@ -57,6 +63,9 @@ pub struct ClientHeaders {
     pub cookie: Option<String>,
     pub origin: Option<String>,
     pub sec_fetch_site: Option<String>,
+    pub sec_fetch_mode: Option<String>,
+    pub accept: Option<String>,
+    pub upgrade: Option<String>,
     pub cf_connecting_ip: Option<String>,
     pub access_control_request_method: Option<String>,
     /// The headers passed on to the origin ([`forward_request_header`]), in arrival order.
@@ -74,6 +83,9 @@ impl ClientHeaders {
                 "cookie" => Some(&mut headers.cookie),
                 "origin" => Some(&mut headers.origin),
                 "sec-fetch-site" => Some(&mut headers.sec_fetch_site),
+                "sec-fetch-mode" => Some(&mut headers.sec_fetch_mode),
+                "accept" => Some(&mut headers.accept),
+                "upgrade" => Some(&mut headers.upgrade),
                 "cf-connecting-ip" => Some(&mut headers.cf_connecting_ip),
                 "access-control-request-method" => Some(&mut headers.access_control_request_method),
                 _ => None,
@@ -213,6 +225,8 @@ mod tests {
         assert_eq!(headers.cookie.as_deref(), Some("__Host-edgeauth_refresh=x"));
         assert_eq!(headers.origin.as_deref(), Some("https://app.example"));
         assert_eq!(headers.sec_fetch_site.as_deref(), Some("same-origin"));
+        assert_eq!(headers.accept.as_deref(), Some("application/json"));
+        assert_eq!((headers.sec_fetch_mode, headers.upgrade), (None, None));
         assert_eq!(headers.access_control_request_method, None);
         assert_eq!(
             headers.forwarded,

@@ -32,6 +32,24 @@ pub enum Surface {
     Page,
     /// Public JSON anyone may cache (the assertion JWKS): the API's CSP, cached 5 minutes.
     PublicData,
+    /// An HTML page the origin rendered (the hosted sign-in pages): the page CSP (no script
+    /// at all is needed, none may run; forms post only to the edge; never framed), never stored:
+    /// it may show what a person typed.
+    HostedPage,
+}
+
+impl Surface {
+    /// The surface of an origin response: its own pages by their content type, else API data.
+    pub fn of_origin_response(content_type: Option<&str>) -> Self {
+        let html = content_type
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("text/html"));
+        if html {
+            Self::HostedPage
+        } else {
+            Self::Api
+        }
+    }
 }
 
 impl Surface {
@@ -49,6 +67,10 @@ impl Surface {
             Self::PublicData => [
                 ("content-security-policy", API_CSP),
                 ("cache-control", "public, max-age=300"),
+            ],
+            Self::HostedPage => [
+                ("content-security-policy", PAGE_CSP),
+                ("cache-control", "no-store"),
             ],
         }
     }
@@ -180,8 +202,30 @@ mod tests {
     }
 
     #[test]
+    fn origin_pages_get_the_page_policy_and_are_never_stored() {
+        for (content_type, surface) in [
+            (Some("text/html; charset=utf-8"), Surface::HostedPage),
+            (Some("TEXT/HTML"), Surface::HostedPage),
+            (Some("application/json"), Surface::Api),
+            (Some("text/plain"), Surface::Api),
+            (Some("text/htmlx"), Surface::Api),
+            (None, Surface::Api),
+        ] {
+            assert_eq!(
+                Surface::of_origin_response(content_type),
+                surface,
+                "{content_type:?}"
+            );
+        }
+        let out = finalize_headers(Surface::HostedPage, Vec::new(), "rid", Vec::new());
+        assert_eq!(values(&out, "content-security-policy"), vec![PAGE_CSP]);
+        assert_eq!(values(&out, "cache-control"), vec!["no-store"]);
+        assert_eq!(values(&out, "x-frame-options"), vec!["DENY"]);
+    }
+
+    #[test]
     fn names_are_lowercase_and_unique() {
-        for surface in [Surface::Api, Surface::Page] {
+        for surface in [Surface::Api, Surface::Page, Surface::HostedPage] {
             let mut names: Vec<&str> = SECURITY_HEADERS
                 .iter()
                 .chain(&surface.headers())

@@ -1,6 +1,7 @@
 -- Creates a session, indexes it under its user and revokes the user's oldest sessions beyond the
 -- cap, unless the password changed since the caller verified it (then nothing happens). The
--- session starts with the user's roles (set_roles.lua keeps them in step afterwards). Also
+-- session starts with the user's roles (set_roles.lua keeps them in step afterwards) and
+-- username (what the edge tells apps as `preferred_username`; usernames never change). Also
 -- clears the login lock the caller just passed and counts the successful sign-in.
 -- KEYS: session hash, user session index, user hash, login lock to clear, address success
 --       counter, account success counter.
@@ -8,12 +9,12 @@
 --       password version read with the hash, session cap, session key prefix, created (ms),
 --       address success window (s), account success window (s).
 -- Reply: {'ok', sessions revoked by the cap} or {'stale'}.
-local user = redis.call('HMGET', KEYS[3], 'pw', 'pwv', 'roles')
+local user = redis.call('HMGET', KEYS[3], 'pw', 'pwv', 'roles', 'username')
 if not user[1] or (user[2] or '0') ~= ARGV[10] then return {'stale'} end
 session_index(KEYS[2], ARGV[12])
 redis.call('HSET', KEYS[1], 'uid', ARGV[1], 'created_at', ARGV[3], 'last_used_at', ARGV[3],
   'ua', ARGV[4], 'ip', ARGV[5], 'gen', 0, 'rt', ARGV[6], 'rotated_at_ms', 0, 'abs_exp', ARGV[7],
-  'roles', user[3] or '')
+  'roles', user[3] or '', 'name', user[4] or '')
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('ZADD', KEYS[2], ARGV[13], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[9])

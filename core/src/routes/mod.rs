@@ -112,6 +112,9 @@ pub struct Rule {
     pub policy: Policy,
     /// Largest request body, bytes (app rules; the origin keeps `MAX_BODY_BYTES`).
     pub body_limit: u64,
+    /// Whether the access cookie authenticates like a Bearer token (`"cookie": true`; app rules
+    /// that need an identity): browser navigations, `crate::navigation`.
+    pub accepts_cookie: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -44,6 +44,7 @@ struct RawRule<'a> {
     handler: Option<String>,
     policy: &'a Value,
     body_limit: Option<u64>,
+    cookie: bool,
 }
 
 // The tables are read through `serde_json::Value` and these few accessors rather than
@@ -76,7 +77,7 @@ fn text(object: &Map<String, Value>, key: &str) -> Result<Option<String>, String
         .map(|v| {
             v.as_str()
                 .map(str::to_owned)
-                .ok_or_else(|| format!("`{key}` must be a string"))
+                .ok_or_else(|| format!("invalid type: `{key}` must be a string"))
         })
         .transpose()
 }
@@ -89,7 +90,7 @@ fn whole_number(object: &Map<String, Value>, key: &str) -> Result<Option<u64>, S
     field(object, key)
         .map(|v| {
             v.as_u64()
-                .ok_or_else(|| format!("`{key}` must be a whole number"))
+                .ok_or_else(|| format!("invalid type: `{key}` must be a whole number"))
         })
         .transpose()
 }
@@ -104,7 +105,7 @@ fn list(object: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, S
                         .map(|item| item.as_str().map(str::to_owned))
                         .collect::<Option<Vec<String>>>()
                 })
-                .ok_or_else(|| format!("`{key}` must be a list of strings"))
+                .ok_or_else(|| format!("invalid type: `{key}` must be a list of strings"))
         })
         .transpose()
 }
@@ -124,7 +125,7 @@ fn raw_upstream(value: &Value) -> Result<RawUpstream, String> {
         None => false,
         Some(v) => v
             .as_bool()
-            .ok_or("`forward_authorization` must be true or false")?,
+            .ok_or("invalid type: `forward_authorization` must be true or false")?,
     };
     Ok(RawUpstream {
         id: required_text(object, "id")?,
@@ -146,8 +147,15 @@ fn raw_rule(value: &Value) -> Result<RawRule<'_>, String> {
             "handler",
             "policy",
             "body_limit",
+            "cookie",
         ],
     )?;
+    let cookie = match field(object, "cookie") {
+        None => false,
+        Some(v) => v
+            .as_bool()
+            .ok_or("invalid type: `cookie` must be true or false")?,
+    };
     Ok(RawRule {
         name: required_text(object, "name")?,
         host: text(object, "host")?,
@@ -156,6 +164,7 @@ fn raw_rule(value: &Value) -> Result<RawRule<'_>, String> {
         handler: text(object, "handler")?,
         policy: field(object, "policy").ok_or("missing field `policy`")?,
         body_limit: whole_number(object, "body_limit")?,
+        cookie,
     })
 }
 
@@ -194,7 +203,7 @@ pub(super) fn parse_tables(tables: &[(&str, &str)]) -> Result<RouteTable, RouteT
                 Some(_) => {
                     return Err(err(
                         *source,
-                        format!("is not a valid route table: `{key}` must be a list"),
+                        format!("is not a valid route table: invalid type: `{key}` must be a list"),
                     ))
                 }
             }
@@ -381,6 +390,15 @@ fn rule(raw: RawRule<'_>, upstreams: &[Upstream]) -> Result<Rule, String> {
         }
         (Some(_), _) => return Err("body_limit applies to app rules only".into()),
     };
+    let needs_identity = matches!(
+        policy,
+        Policy::Authenticated | Policy::AnyOf(_) | Policy::AllOf(_)
+    );
+    if raw.cookie && !(matches!(handler, Handler::App(_)) && needs_identity) {
+        return Err(
+            "cookie applies to app rules whose policy is authenticated, any_of or all_of".into(),
+        );
+    }
     Ok(Rule {
         name: raw.name,
         path: raw.path,
@@ -390,6 +408,7 @@ fn rule(raw: RawRule<'_>, upstreams: &[Upstream]) -> Result<Rule, String> {
         handler,
         policy,
         body_limit,
+        accepts_cookie: raw.cookie,
     })
 }
 

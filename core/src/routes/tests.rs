@@ -10,7 +10,7 @@ const NOTES: &str = r#"{
   "routes": [
     {"name": "notes", "path": "/notes/*", "methods": ["GET", "POST"], "handler": "app:notes", "policy": "authenticated"},
     {"name": "notes-public", "path": "/notes/public/*", "methods": ["GET"], "handler": "app:notes", "policy": "public"},
-    {"name": "notes-admin", "path": "/notes/api/admin/*", "methods": ["GET"], "handler": "app:notes", "policy": {"any_of": ["admin"]}},
+    {"name": "notes-admin", "path": "/notes/api/admin/*", "methods": ["GET"], "handler": "app:notes", "policy": {"any_of": ["admin"]}, "cookie": true},
     {"name": "notes-internal", "path": "/notes/internal/*", "policy": "deny"},
     {"name": "notes-upload", "path": "/notes/api/upload", "methods": ["POST"], "handler": "app:notes", "policy": "authenticated", "body_limit": 67108864},
     {"name": "notes-item", "path": "/notes/api/notes/{id}", "methods": ["GET", "DELETE"], "handler": "app:notes", "policy": "authenticated"},
@@ -336,6 +336,16 @@ fn rules_carry_upstreams_limits_and_policies() {
         (500, "x-identity", true)
     );
 
+    assert!(
+        t.find("h", "GET", "/notes/api/admin/stats")
+            .unwrap()
+            .accepts_cookie
+    );
+    assert!(
+        !t.find("h", "GET", "/notes/x").unwrap().accepts_cookie,
+        "off unless declared"
+    );
+    assert!(t.rules().iter().filter(|r| r.accepts_cookie).count() == 1);
     let admin = &t.find("h", "GET", "/notes/api/admin/stats").unwrap().policy;
     assert!(admin.needs_identity(false));
     assert!(admin.roles_allow(&Roles::from_field(Some("admin ops"))));
@@ -465,6 +475,30 @@ fn bad_tables_are_refused_naming_the_rule() {
             "body_limit",
         ),
         (
+            one(r#"{"name":"r","path":"/x","handler":"app:a","policy":"public","cookie":true}"#),
+            "route rule \"r\"",
+            "cookie applies to app rules whose policy is authenticated",
+        ),
+        (
+            one(r#"{"name":"r","path":"/x","handler":"app:a","policy":"optional","cookie":true}"#),
+            "route rule \"r\"",
+            "cookie applies",
+        ),
+        (
+            one(
+                r#"{"name":"r","path":"/x","handler":"origin","policy":"authenticated","cookie":true}"#,
+            ),
+            "route rule \"r\"",
+            "cookie applies",
+        ),
+        (
+            one(
+                r#"{"name":"r","path":"/x","handler":"app:a","policy":"authenticated","cookie":"yes"}"#,
+            ),
+            "route rule \"r\"",
+            "invalid type",
+        ),
+        (
             one(
                 r#"{"name":"r","host":"A.example:80","path":"/x","handler":"app:a","policy":"public"}"#,
             ),
@@ -581,7 +615,7 @@ fn equally_specific_rules_for_a_common_method_are_ambiguous() {
 fn a_blank_deployment_table_is_just_the_builtin_one() {
     let builtin = RouteTable::with_builtin("  \n").unwrap();
     assert!(builtin.upstreams().is_empty());
-    assert_eq!(builtin.rules().len(), 23);
+    assert_eq!(builtin.rules().len(), 27);
 }
 
 #[test]

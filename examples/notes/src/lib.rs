@@ -1,11 +1,13 @@
 //! An example app behind edgeauth's edge. Every route but `public/` and `/healthz` needs the
 //! edge's identity assertion, verified by `edgeauth-verify`; the admin route needs the role
-//! `admin`. Routes live under a prefix (`/notes` by default) because the edge forwards the
+//! `admin`. `{prefix}/` is an HTML page (the notes and a form) for browsers that navigate to
+//! it; the rest is a JSON API. Routes live under a prefix (`/notes` by default) because the edge forwards the
 //! full path.
 
 pub mod config;
 mod error;
 mod notes;
+mod page;
 mod streams;
 
 use std::sync::Arc;
@@ -51,6 +53,8 @@ pub struct PrefixError(pub String);
 pub(crate) struct AppState {
     notes: Arc<notes::NoteStore>,
     max_upload_bytes: u64,
+    /// `{prefix}/`: the HTML page, and where its form posts.
+    page_path: String,
 }
 
 /// The whole app: `/healthz` at the root, everything else under the prefix.
@@ -59,6 +63,7 @@ pub fn app(settings: &Settings, verifier: Arc<Verifier>) -> Result<Router, Prefi
     let state = AppState {
         notes: Arc::default(),
         max_upload_bytes: settings.max_upload_bytes,
+        page_path: format!("{}/", settings.prefix),
     };
     let admin = Router::new()
         .route("/api/admin/stats", get(notes::admin_stats))
@@ -77,6 +82,16 @@ pub fn app(settings: &Settings, verifier: Arc<Verifier>) -> Result<Router, Prefi
         .route("/ws", get(streams::websocket))
         .merge(admin)
         .route_layer(AssertionLayer::new(verifier.clone()));
+    // The page sits at `{prefix}/` itself, which a router nested at the prefix does not match.
+    let page = Router::new()
+        .route(
+            &state.page_path,
+            get(page::show)
+                .post(page::add)
+                .layer(DefaultBodyLimit::max(notes::MAX_BODY_BYTES)),
+        )
+        .route_layer(AssertionLayer::new(verifier.clone()))
+        .with_state(state.clone());
     let public = Router::new()
         .route("/public/hello", get(hello))
         .route_layer(AssertionLayer::optional(verifier));
@@ -87,6 +102,7 @@ pub fn app(settings: &Settings, verifier: Arc<Verifier>) -> Result<Router, Prefi
         Router::new().nest(&settings.prefix, mounted)
     };
     Ok(mounted
+        .merge(page)
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {

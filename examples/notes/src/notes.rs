@@ -44,7 +44,7 @@ struct StoreInner {
 }
 
 impl NoteStore {
-    fn list(&self, user: &str) -> Vec<Note> {
+    pub(crate) fn list(&self, user: &str) -> Vec<Note> {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.by_user.get(user).cloned().unwrap_or_default()
     }
@@ -112,7 +112,13 @@ pub async fn create(
     body: Result<Json<NewNote>, JsonRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let Json(new) = body?;
-    let text = new.text.trim();
+    let note = add_checked(&state, &identity.sub, &new.text)?;
+    Ok((StatusCode::CREATED, Json(json!({ "note": note }))))
+}
+
+/// Adds a note of 1–1000 characters after trimming (the JSON API and the HTML page alike).
+pub(crate) fn add_checked(state: &AppState, user: &str, text: &str) -> Result<Note, ApiError> {
+    let text = text.trim();
     if text.is_empty() {
         return Err(ApiError::invalid_field("text", "must not be empty"));
     }
@@ -122,8 +128,7 @@ pub async fn create(
             format!("at most {MAX_NOTE_CHARS} characters"),
         ));
     }
-    let note = state.notes.add(&identity.sub, text.to_owned())?;
-    Ok((StatusCode::CREATED, Json(json!({ "note": note }))))
+    state.notes.add(user, text.to_owned())
 }
 
 /// `GET /api/admin/stats` (role `admin`, enforced by the router): store-wide counts.

@@ -471,3 +471,128 @@ async fn the_prefix_is_configurable_and_unknown_routes_are_json_404() {
         (StatusCode::METHOD_NOT_ALLOWED, Some("method_not_allowed"))
     );
 }
+
+/// A client that shows redirects instead of following them.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+#[tokio::test]
+async fn the_html_page_lists_the_callers_notes_under_their_username() {
+    let notes = Notes::default().await;
+    let alice = notes.edge.sign(
+        &edgeauth_verify::testing::TestAssertion::new(&notes.edge.issuer, "notes", "u-alice")
+            .with_username("alice_l"),
+    );
+    let page = |assertion: Option<String>| {
+        let request = notes.http.get(format!("{}/notes/", notes.base));
+        let request = match assertion {
+            Some(a) => request.header("Edgeauth-Assertion", a),
+            None => request,
+        };
+        async move { request.send().await.expect("send") }
+    };
+    let signed_out = page(None).await;
+    assert_eq!(signed_out.status(), StatusCode::UNAUTHORIZED);
+
+    let empty = page(Some(alice.clone())).await;
+    assert_eq!(empty.status(), StatusCode::OK);
+    let content_type = empty.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let csp = empty.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("form-action 'self'"),
+        "{csp}"
+    );
+    let html = empty.text().await.unwrap();
+    assert!(html.contains("<strong>alice_l</strong>"), "{html}");
+    assert!(html.contains("No notes yet."), "{html}");
+    assert!(
+        html.contains(r#"<form method="post" action="&#x2f;notes&#x2f;">"#),
+        "{html}"
+    );
+
+    // The form adds a note (escaped when shown) and answers 303 back to the page.
+    let added = no_redirects()
+        .post(format!("{}/notes/", notes.base))
+        .header("Edgeauth-Assertion", &alice)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("text=%3Cb%3Ehello%3C%2Fb%3E+world")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(added.status(), StatusCode::SEE_OTHER);
+    assert_eq!(added.headers()["location"], "/notes/");
+    let html = page(Some(alice.clone())).await.text().await.unwrap();
+    assert!(
+        html.contains("&lt;b&gt;hello&lt;&#x2f;b&gt; world"),
+        "{html}"
+    );
+    assert!(!html.contains("<b>hello"), "{html}");
+
+    // The JSON API sees the same note; another user sees none of it, by `sub`.
+    let (_, listed) = json_of(
+        notes
+            .get("/notes/api/notes", Some(&alice))
+            .send()
+            .await
+            .expect("send"),
+    )
+    .await;
+    assert_eq!(listed["notes"][0]["text"], "<b>hello</b> world");
+    let bob = notes.user("u-bob", &[]);
+    let html = page(Some(bob)).await.text().await.unwrap();
+    assert!(
+        html.contains("<strong>u-bob</strong>") && html.contains("No notes yet."),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_note_form_shows_the_page_with_the_reason() {
+    let notes = Notes::default().await;
+    let alice = notes.user("alice", &[]);
+    for (body, content_type, status, reason) in [
+        (
+            "text=+++",
+            "application/x-www-form-urlencoded",
+            StatusCode::BAD_REQUEST,
+            "must not be empty",
+        ),
+        (
+            "{\"text\":\"x\"}",
+            "application/json",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "could not be read",
+        ),
+    ] {
+        let response = no_redirects()
+            .post(format!("{}/notes/", notes.base))
+            .header("Edgeauth-Assertion", &alice)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), status, "{body}");
+        let html = response.text().await.unwrap();
+        assert!(
+            html.contains(reason) && html.contains(r#"role="alert""#),
+            "{html}"
+        );
+    }
+    let unsigned = no_redirects()
+        .post(format!("{}/notes/", notes.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("text=x")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
+}

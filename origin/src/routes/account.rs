@@ -116,7 +116,7 @@ pub async fn delete_session(
     tag = "account",
     security(("bearer" = [])),
     responses(
-        (status = 204, description = "Every session is revoked; the refresh cookie is cleared", headers(("Set-Cookie" = String, description = "Clears the refresh cookie"))),
+        (status = 204, description = "Every session is revoked; the refresh and access cookies are cleared", headers(("Set-Cookie" = String, description = "Clears the refresh and access cookies"))),
         (status = 401, description = "`invalid_token`: missing, invalid or expired access token, or its session was revoked", body = ErrorResponse, headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"edgeauth\", error=\"invalid_token\"`"))),
         (status = 413, description = "`payload_too_large`", body = ErrorResponse),
         (status = 503, description = "`revocation_unavailable` (the edge cannot confirm the session) or `service_unavailable`", body = ErrorResponse),

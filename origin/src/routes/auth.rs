@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use edgeauth_core::address;
 use edgeauth_core::refresh::RefreshBody;
@@ -15,7 +16,7 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::config::EmailVerification;
 use crate::cookie;
-use crate::edge_trust::EdgeContext;
+use crate::edge_trust::{self, EdgeContext, NonceClaim};
 use crate::error::{AppError, AppResult};
 use crate::extract::{user_agent, ApiJson};
 use crate::guard::PasswordCheck;
@@ -44,6 +45,17 @@ pub struct RegisterRequest {
         example = "correct horse battery staple"
     )]
     password: String,
+}
+
+impl RegisterRequest {
+    /// The same request from another form (the hosted register page).
+    pub fn new(username: String, email: String, password: String) -> Self {
+        Self {
+            username,
+            email,
+            password,
+        }
+    }
 }
 
 /// The new account.
@@ -170,6 +182,13 @@ pub struct LoginRequest {
     password: String,
 }
 
+impl LoginRequest {
+    /// The same request from another form (the hosted sign-in page).
+    pub fn new(email: String, password: String) -> Self {
+        Self { email, password }
+    }
+}
+
 /// Sign in: a new session, an access token and a refresh token (also set as a cookie).
 #[utoipa::path(
     post,
@@ -177,7 +196,7 @@ pub struct LoginRequest {
     tag = "auth",
     request_body = LoginRequest,
     responses(
-        (status = 200, description = "Signed in", body = TokenResponse, headers(("Set-Cookie" = String, description = "The refresh token as `__Host-edgeauth_rt`, and the device credential as `__Host-edgeauth_device` (both HttpOnly, Secure, SameSite=Strict, Path=/). Send the device cookie back on later sign-ins: guessing attacks on the account then cannot lock this device out"))),
+        (status = 200, description = "Signed in", body = TokenResponse, headers(("Set-Cookie" = String, description = "The refresh token as `__Host-edgeauth_rt`, and the device credential as `__Host-edgeauth_device` (both HttpOnly, Secure, SameSite=Strict, Path=/), and the access token as `__Host-edgeauth_at` (HttpOnly, Secure, SameSite=Lax, Path=/, Max-Age = `expires_in`: browser navigations to app rules that accept it). Send the device cookie back on later sign-ins: guessing attacks on the account then cannot lock this device out"))),
         (status = 400, description = "`bad_request` or `validation_failed`", body = ErrorResponse),
         (status = 401, description = "`invalid_credentials`: same answer for an unknown email and a wrong password", body = ErrorResponse),
         (status = 403, description = "`email_unverified`: the password is right, but EDGEAUTH_EMAIL_VERIFICATION is `required` and the address is not verified yet", body = ErrorResponse),
@@ -258,7 +277,7 @@ pub struct RefreshRequest {
     request_body(content = Option<RefreshRequest>, description = "Optional: the refresh token, unless the cookie carries it"),
     security((), ("refresh_cookie" = [])),
     responses(
-        (status = 200, description = "A rotated token pair", body = TokenResponse, headers(("Set-Cookie" = String, description = "The rotated refresh token"))),
+        (status = 200, description = "A rotated token pair", body = TokenResponse, headers(("Set-Cookie" = String, description = "The rotated refresh token (`__Host-edgeauth_rt`) and the new access token (`__Host-edgeauth_at`)"))),
         (status = 400, description = "`bad_request`", body = ErrorResponse),
         (status = 401, description = "`invalid_refresh_token`, or `refresh_token_reused` (the session is now revoked)", body = ErrorResponse),
         (status = 403, description = "`forbidden`: a cookie-authenticated call from an origin that is not allowed (CSRF)", body = ErrorResponse),
@@ -271,6 +290,7 @@ pub struct RefreshRequest {
 pub async fn refresh(
     State(app): State<AppState>,
     ctx: EdgeContext,
+    Extension(nonce): Extension<NonceClaim>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
@@ -281,8 +301,23 @@ pub async fn refresh(
         ip: ctx.client_ip,
         user_agent: user_agent(&headers),
     };
-    let error = match sessions::refresh(&app, &presented, &client).await? {
-        Refreshed::Pair(body) => return Ok(sessions::token_response(&app, StatusCode::OK, *body)),
+    let deferred = nonce.deferred();
+    let error = match sessions::refresh(&app, &presented, &client, deferred).await? {
+        Refreshed::Pair(body, roles) => {
+            let (user_id, username) = (body.user.id.clone(), body.user.username.clone());
+            let mut response = sessions::token_response(&app, StatusCode::OK, *body);
+            sessions::add_identity_headers(
+                &mut response,
+                &user_id,
+                presented.session_id(),
+                &roles,
+                &username,
+            );
+            return Ok(response);
+        }
+        Refreshed::Replayed => {
+            return Ok(edge_trust::replayed(deferred.map_or("", |(n, _)| n)));
+        }
         Refreshed::Reused => AppError::api(
             ErrorCode::RefreshTokenReused,
             "This refresh token was already used; the session has been signed out for safety.",
@@ -305,7 +340,7 @@ pub async fn refresh(
     request_body(content = Option<RefreshRequest>, description = "Optional: without an access token, the refresh token (or the cookie) names the session"),
     security(("bearer" = []), ("refresh_cookie" = []), ()),
     responses(
-        (status = 204, description = "The session is revoked: its access and refresh tokens stop working at once; the cookie is cleared", headers(("Set-Cookie" = String, description = "Clears the refresh cookie"))),
+        (status = 204, description = "The session is revoked: its access and refresh tokens stop working at once; the cookies are cleared", headers(("Set-Cookie" = String, description = "Clears the refresh and access cookies"))),
         (status = 400, description = "`bad_request`", body = ErrorResponse),
         (status = 401, description = "`invalid_token` or `invalid_refresh_token`", body = ErrorResponse, headers(("WWW-Authenticate" = String))),
         (status = 403, description = "`forbidden`: a cookie-authenticated call from an origin that is not allowed (CSRF)", body = ErrorResponse),
@@ -346,20 +381,16 @@ pub async fn logout(
     Ok(no_content_clearing_cookie())
 }
 
-/// 204 that also deletes the refresh cookie.
+/// 204 that also deletes the session cookies (refresh and access).
 pub fn no_content_clearing_cookie() -> Response {
-    (
-        StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, cookie::clear())],
-    )
-        .into_response()
+    with_cleared_cookie(StatusCode::NO_CONTENT.into_response(), true)
 }
 
 fn with_cleared_cookie(mut response: Response, clear: bool) -> Response {
     if clear {
-        response
-            .headers_mut()
-            .append(header::SET_COOKIE, cookie::clear());
+        for value in cookie::clear() {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
     response
 }

@@ -45,6 +45,10 @@ async fn chromium_drives_the_demo_page(stack: &'static Stack) -> Outcome {
     let mut files: Vec<String> = std::fs::read_dir(repo.join("tests/browser"))?
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
         .filter(|name| name.ends_with(".test.mjs"))
+        // `EDGEAUTH_BROWSER_ONLY=navigation` runs only the files whose name contains it.
+        .filter(|name| {
+            std::env::var("EDGEAUTH_BROWSER_ONLY").map_or(true, |only| name.contains(&only))
+        })
         .map(|name| format!("tests/browser/{name}"))
         .collect();
     files.sort();

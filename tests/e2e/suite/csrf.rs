@@ -125,11 +125,13 @@ async fn cookie_requests_from_the_edge_itself_or_allowed_origins_pass(
     let own_origin = stack.edge.as_str();
 
     let mut token = s.refresh.clone();
-    let allowed: [&[(&str, &str)]; 3] = [
+    let allowed: [&[(&str, &str)]; 4] = [
         &[("origin", own_origin)],
         &[("origin", ALLOWED_ORIGIN)],
         // What Chromium sends when it omits Origin on a same-origin request.
         &[("sec-fetch-site", "same-origin")],
+        // What it sends on a same-origin form POST under `Referrer-Policy: no-referrer`.
+        &[("origin", "null"), ("sec-fetch-site", "same-origin")],
     ];
     for headers in allowed {
         let reply = with_cookie(&api, "/api/refresh", &token, headers, None).await?;

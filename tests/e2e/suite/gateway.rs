@@ -147,7 +147,8 @@ async fn whoami_shows_the_verified_identity(stack: &'static Stack) -> Outcome {
             && claims["sid"] == sid.as_str()
             && claims["roles"] == json!([])
             && claims["aud"] == "notes"
-            && claims["iss"] == stack.issuer.as_str(),
+            && claims["iss"] == stack.issuer.as_str()
+            && claims["preferred_username"] == session.user.username.as_str(),
         "{}",
         reply.text
     );

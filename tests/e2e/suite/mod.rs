@@ -18,8 +18,10 @@ mod identity;
 mod lifetimes;
 mod limits;
 mod lockout;
+mod navigation;
 mod operations;
 mod origin_trust;
+mod pages;
 mod quotas;
 mod redis_cost;
 mod rotation;
@@ -90,6 +92,8 @@ pub fn all() -> Vec<Test> {
     all.extend(headers::tests());
     all.extend(origin_trust::tests());
     all.extend(gateway::tests());
+    all.extend(navigation::tests());
+    all.extend(pages::tests());
     all
 }
 

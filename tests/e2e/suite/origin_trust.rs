@@ -73,7 +73,16 @@ async fn every_origin_route_refuses_unsigned_requests(stack: &'static Stack) -> 
         "only {} routes documented",
         routes.len()
     );
-    for (method, path) in [("GET", "/no-such-route"), ("PUT", "/api/login")] {
+    // The hosted pages are HTML, not API, so the document does not list them.
+    for (method, path) in [
+        ("GET", "/no-such-route"),
+        ("PUT", "/api/login"),
+        ("GET", "/auth/sign-in"),
+        ("POST", "/auth/sign-in"),
+        ("POST", "/auth/register"),
+        ("POST", "/auth/sign-out"),
+        ("GET", "/auth/signed-out"),
+    ] {
         routes.push((method.to_owned(), path.to_owned()));
     }
     // Bodies that would do harm if the origin acted on them.

@@ -79,6 +79,8 @@ pub struct AppRequest<'a> {
     pub host: &'a str,
     pub client_ip: &'a str,
     pub cors: Vec<(&'static str, String)>,
+    /// The edge's own cookies for the response (a silent refresh's new session cookies).
+    pub set_cookies: &'a [String],
 }
 
 pub async fn forward(
@@ -198,6 +200,9 @@ pub async fn forward(
     }
     for cookie in app_set_cookies(headers::set_cookies(&source)) {
         out.append(SET_COOKIE, &cookie).map_err(internal)?;
+    }
+    for cookie in request.set_cookies {
+        out.append(SET_COOKIE, cookie).map_err(internal)?;
     }
     let init = ResponseInit::new();
     init.set_status(status);

@@ -43,6 +43,7 @@ pub async fn for_request(
         user_id: &identity.user_id,
         session_id: &identity.session_id,
         roles: &identity.roles,
+        username: identity.username.as_deref(),
     };
     let now = now_secs();
     if let Some(token) = CACHE.with(|c| c.borrow().get(&key.kid, &subject, now).map(str::to_owned))

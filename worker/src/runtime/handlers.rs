@@ -3,22 +3,26 @@
 //! preflights.
 
 use edgeauth_core::routes::{Handler, Policy, RouteError};
+use edgeauth_core::token_split::UnverifiedAccessToken;
 use futures_util::future::join;
 use web_sys::Request;
 use worker::Env;
 
 use super::app;
 use super::assets;
+use super::browser::{self, CookieAuth};
 use super::http::{read_body, Answer, Body, Reply};
 use super::origin::{self, OriginRequest};
 use super::redis;
 use super::state::Edge;
 use super::timing::now_secs;
 use super::webcrypto;
-use crate::auth::{confirm_session, decode_bearer, Identity};
+use crate::auth::{confirm_session, decode_bearer, decode_cookie_token, Identity};
 use crate::csrf::{self, RequestFacts};
 use crate::error::EdgeError;
-use crate::forwarding::{client_ip, host_of, origin_of, path_and_query, path_of, ClientHeaders};
+use crate::forwarding::{
+    client_ip, host_of, origin_of, path_and_query, path_of, ClientHeaders, SET_COOKIE,
+};
 use crate::health::health_response;
 use crate::security::Surface;
 
@@ -31,6 +35,29 @@ pub async fn handle(
     req: &Request,
     headers: ClientHeaders,
     request_id: &str,
+) -> Result<Answer, EdgeError> {
+    // Set-Cookies of a silent refresh go on whatever answers the request, errors included: a
+    // browser that missed them would present the rotated refresh token again.
+    let mut set_cookies = Vec::new();
+    match route(edge, env, req, headers, request_id, &mut set_cookies).await {
+        Err(error) if !set_cookies.is_empty() => {
+            let mut reply = Reply::error(&error);
+            reply
+                .headers
+                .extend(set_cookies.into_iter().map(|c| (SET_COOKIE, c)));
+            Ok(Answer::Reply(reply))
+        }
+        answer => answer,
+    }
+}
+
+async fn route(
+    edge: &Edge,
+    env: &Env,
+    req: &Request,
+    headers: ClientHeaders,
+    request_id: &str,
+    set_cookies: &mut Vec<String>,
 ) -> Result<Answer, EdgeError> {
     let method = req.method();
     let url = req.url();
@@ -49,8 +76,30 @@ pub async fn handle(
     if rule.policy == Policy::Deny {
         return Err(EdgeError::NotFound);
     }
-    let identity = if rule.policy.needs_identity(headers.authorization.is_some()) {
-        let identity = authenticate(edge, headers.authorization.as_deref(), request_id).await?;
+    let identity = if rule.accepts_cookie && headers.authorization.is_none() {
+        let facts = browser::Facts {
+            headers: &headers,
+            method: &method,
+            url: &url,
+            path_and_query: &path_and_query,
+            request_id,
+        };
+        match browser::authenticate(edge, &facts).await? {
+            CookieAuth::Identity {
+                identity,
+                set_cookies: refreshed,
+            } => {
+                *set_cookies = refreshed;
+                Some(identity)
+            }
+            CookieAuth::Reply(reply) => return Ok(Answer::Reply(reply)),
+        }
+    } else if rule.policy.needs_identity(headers.authorization.is_some()) {
+        Some(authenticate(edge, headers.authorization.as_deref(), request_id).await?)
+    } else {
+        None
+    };
+    if let Some(identity) = &identity {
         if !rule.policy.roles_allow(&identity.roles) {
             return Err(EdgeError::Forbidden {
                 detail: format!(
@@ -62,10 +111,7 @@ pub async fn handle(
                 ),
             });
         }
-        Some(identity)
-    } else {
-        None
-    };
+    }
 
     match rule.handler {
         Handler::Health => Ok(Answer::Reply(health(edge, request_id).await)),
@@ -90,6 +136,7 @@ pub async fn handle(
                 host: &host,
                 client_ip: &client_ip(headers.cf_connecting_ip.as_deref()),
                 cors: edge.config.cors.response_headers(headers.origin.as_deref()),
+                set_cookies: set_cookies.as_slice(),
             };
             app::forward(edge, req, &request).await
         }
@@ -141,8 +188,26 @@ async fn authenticate(
     authorization: Option<&str>,
     request_id: &str,
 ) -> Result<Identity, EdgeError> {
-    let config = &edge.config;
-    let unverified = decode_bearer(&config.policy, authorization, now_secs())?;
+    let unverified = decode_bearer(&edge.config.policy, authorization, now_secs())?;
+    confirm(edge, unverified, request_id).await
+}
+
+/// The access cookie's token, verified exactly like a Bearer token.
+pub(super) async fn authenticate_cookie(
+    edge: &Edge,
+    token: &str,
+    request_id: &str,
+) -> Result<Identity, EdgeError> {
+    let unverified = decode_cookie_token(&edge.config.policy, token, now_secs())?;
+    confirm(edge, unverified, request_id).await
+}
+
+/// The signature (natively, WebCrypto), then the session in Redis: one command.
+async fn confirm(
+    edge: &Edge,
+    unverified: UnverifiedAccessToken<'_>,
+    request_id: &str,
+) -> Result<Identity, EdgeError> {
     let keys = super::jwks::keys_for(edge, unverified.kid(), request_id).await;
     let key = unverified
         .key(&keys)

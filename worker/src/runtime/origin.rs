@@ -108,10 +108,15 @@ pub fn into_reply(response: Response) -> Reply {
             .into_iter()
             .map(|c| (SET_COOKIE, c)),
     );
+    let content_type = headers
+        .iter()
+        .find(|(name, _)| *name == "content-type")
+        .map(|(_, value)| value.as_str());
+    let surface = Surface::of_origin_response(content_type);
     Reply {
         status: response.status(),
         headers,
         body: Body::Stream(response.body()),
-        surface: Surface::Api,
+        surface,
     }
 }

@@ -1,12 +1,15 @@
 //! The edge's Redis traffic: one `HMGET` per authenticated request, and `PING` for `/healthz`.
 
-use edgeauth_core::redis_layout::{session, ROLES_FIELD, SESSION_USER_FIELD};
+use edgeauth_core::redis_layout::{
+    session, ROLES_FIELD, SESSION_USERNAME_FIELD, SESSION_USER_FIELD,
+};
 use edgeauth_upstash::{cmd, UpstashClient, Value};
 
 use crate::auth::SessionFields;
 use crate::error::EdgeError;
 
-/// The session hash's user id and roles (`owner: None` if the session no longer exists).
+/// The session hash's user id, roles and username (`owner: None` if the session no longer
+/// exists).
 /// Exactly one HTTP round trip, bounded by the client's timeout (`REDIS_TIMEOUT_MS`, set in
 /// `state.rs`); any failure is `revocation_unavailable`.
 pub async fn session_fields(
@@ -16,7 +19,8 @@ pub async fn session_fields(
     let command = cmd("HMGET")
         .arg(session(session_id))
         .arg(SESSION_USER_FIELD)
-        .arg(ROLES_FIELD);
+        .arg(ROLES_FIELD)
+        .arg(SESSION_USERNAME_FIELD);
     let unavailable = |e: &dyn std::fmt::Display| EdgeError::RevocationUnavailable {
         detail: format!("HMGET {}: {e}", session(session_id)),
     };
@@ -31,9 +35,10 @@ pub async fn session_fields(
         }
     };
     match reply.as_array() {
-        Some([owner, roles]) => Ok(SessionFields {
+        Some([owner, roles, username]) => Ok(SessionFields {
             owner: text(owner)?,
             roles: text(roles)?,
+            username: text(username)?,
         }),
         _ => Err(unavailable(&format!("unexpected {} reply", reply.kind()))),
     }
