@@ -59,7 +59,7 @@ impl BrowserRequest<'_> {
 /// `text/html` or `application/xhtml+xml` (what browsers send for navigations; `fetch` sends
 /// `*/*`, API clients `application/json`).
 pub fn prefers_html(accept: &str) -> bool {
-    let mut best: Option<(f32, &str)> = None;
+    let mut best: Option<(u16, &str)> = None;
     for range in accept.split(',') {
         let mut parts = range.split(';');
         let media = parts.next().unwrap_or("").trim();
@@ -69,18 +69,38 @@ pub fn prefers_html(accept: &str) -> bool {
         let q = parts
             .filter_map(|p| p.split_once('='))
             .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
-            .map_or(Some(1.0), |(_, value)| value.trim().parse::<f32>().ok())
-            .filter(|q| (0.0..=1.0).contains(q))
-            .unwrap_or(0.0);
+            .map_or(Some(1000), |(_, value)| quality(value.trim()))
+            .unwrap_or(0);
         if best.is_none_or(|(top, _)| q > top) {
             best = Some((q, media));
         }
     }
     best.is_some_and(|(q, media)| {
-        q > 0.0
+        q > 0
             && (media.eq_ignore_ascii_case("text/html")
                 || media.eq_ignore_ascii_case("application/xhtml+xml"))
     })
+}
+
+/// An RFC 9110 `qvalue` (`0`, `0.5`, `1.000`) in thousandths; `None` if it is not one. By hand:
+/// a float parse would link the standard library's float tables into the edge's Wasm (about
+/// 16 KB) for three digits.
+fn quality(text: &str) -> Option<u16> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let whole: u16 = match whole {
+        "0" => 0,
+        "1" => 1000,
+        _ => return None,
+    };
+    let thousandths = fraction
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .fold(0u16, |n, digit| n * 10 + u16::from(digit - b'0'));
+    Some(whole + thousandths).filter(|q| *q <= 1000)
 }
 
 /// What a request to a cookie rule gets when it has no usable access token (no cookie, an
@@ -200,6 +220,8 @@ mod tests {
             "application/xhtml+xml,*/*;q=0.1",
             "application/json;q=0.5, text/html",
             "text/html, application/json",
+            "application/json;q=0.5, text/html;q=0.9",
+            "text/html;q=1.000, application/json",
         ] {
             assert!(prefers_html(yes), "{yes}");
         }
@@ -212,6 +234,9 @@ mod tests {
             "text/html;q=0",
             "text/html;q=x",
             "text/html;q=2",
+            "text/html;q=1.5",
+            "text/html;q=0.0001",
+            "text/html;q=-1",
             "text/*",
             ",,",
         ] {
