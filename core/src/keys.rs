@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use jwt_simple::prelude::{ES256KeyPair, ES256PublicKey, Ed25519KeyPair, Ed25519PublicKey};
 use serde_json::{json, Map, Value};
 
@@ -305,17 +307,28 @@ impl VerificationKeys {
                         .into(),
                 });
             }
-            let invalid = |e: jwt_simple::Error| KeyError::Invalid {
+            let invalid = |reason: String| KeyError::Invalid {
                 kid: kid.clone(),
-                reason: e.to_string(),
+                reason,
             };
-            let text = jwk.to_string();
+            // The coordinates are decoded here and handed to jwt-simple as raw bytes (which it
+            // checks: a point off the curve is refused) rather than through its JWK parser:
+            // `algorithm_of` has already checked `kty`, `crv` and `alg`, and the edge's Wasm
+            // then carries no second JWK parser.
             let key = match algorithm_of(&kid, jwk)? {
                 Algorithm::EdDSA => {
-                    VerificationKey::Ed25519(Ed25519PublicKey::from_jwk(&text).map_err(invalid)?)
+                    let x = coordinate(jwk, "x").map_err(&invalid)?;
+                    Ed25519PublicKey::from_bytes(&x)
+                        .map(VerificationKey::Ed25519)
+                        .map_err(|_| invalid("x is not an Ed25519 public key".into()))?
                 }
                 Algorithm::ES256 => {
-                    VerificationKey::Es256(ES256PublicKey::from_jwk(&text).map_err(invalid)?)
+                    let mut point = vec![0x04];
+                    point.extend(coordinate(jwk, "x").map_err(&invalid)?);
+                    point.extend(coordinate(jwk, "y").map_err(&invalid)?);
+                    ES256PublicKey::from_bytes(&point)
+                        .map(VerificationKey::Es256)
+                        .map_err(|_| invalid("x and y are not a point on P-256".into()))?
                 }
             };
             if by_kid.insert(kid.clone(), key).is_some() {
@@ -386,6 +399,15 @@ fn jwk_array(text: &str) -> Result<Vec<Value>, KeyError> {
         return Err(KeyError::Empty);
     }
     Ok(keys)
+}
+
+/// A 32-byte JWK coordinate (`x`, `y`), base64url without padding.
+fn coordinate(jwk: &Value, name: &str) -> Result<Vec<u8>, String> {
+    jwk.get(name)
+        .and_then(Value::as_str)
+        .and_then(|text| URL_SAFE_NO_PAD.decode(text).ok())
+        .filter(|bytes| bytes.len() == 32)
+        .ok_or_else(|| format!("\"{name}\" is not 32 bytes of base64url"))
 }
 
 fn kid_of(index: usize, jwk: &Value) -> Result<String, KeyError> {

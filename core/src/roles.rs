@@ -29,7 +29,7 @@ impl Roles {
             .filter(|r| is_valid_role(r))
             .map(str::to_owned)
             .collect();
-        roles.sort_unstable();
+        roles.sort();
         roles.dedup();
         roles.truncate(MAX_ROLES);
         Self(roles)

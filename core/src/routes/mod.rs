@@ -252,10 +252,12 @@ impl RouteTable {
         if let Some(rule) = candidates.clone().find(|r| r.allows_method(method)) {
             return Ok(rule);
         }
-        let mut allow: Vec<&str> = candidates
-            .flat_map(|r| r.methods.iter().flatten().map(String::as_str))
+        // Owned and stably sorted: the edge's Wasm already has that sort for `String`s, and this
+        // path (a wrong method) is rare.
+        let mut allow: Vec<String> = candidates
+            .flat_map(|r| r.methods.iter().flatten().cloned())
             .collect();
-        allow.sort_unstable();
+        allow.sort();
         allow.dedup();
         Err(RouteError::MethodNotAllowed {
             allow: allow.join(", "),

@@ -2,8 +2,7 @@
 
 use std::fmt;
 
-use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{
     Handler, Pattern, Policy, RouteTable, Rule, Upstream, DEFAULT_APP_BODY_LIMIT,
@@ -27,38 +26,139 @@ impl fmt::Display for RouteTableError {
 
 impl std::error::Error for RouteTableError {}
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawTable {
-    #[serde(default)]
-    upstreams: Vec<Value>,
-    #[serde(default)]
-    routes: Vec<Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The fields of one upstream, as written (checked by [`upstream`]).
 struct RawUpstream {
     id: String,
     url: String,
-    timeout_ms: Option<u32>,
+    timeout_ms: Option<u64>,
     assertion_header: Option<String>,
-    #[serde(default)]
     forward_authorization: bool,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRule {
+/// The fields of one rule, as written (checked by [`rule`]).
+struct RawRule<'a> {
     name: String,
     host: Option<String>,
     path: String,
     methods: Option<Vec<String>>,
     handler: Option<String>,
-    policy: Value,
+    policy: &'a Value,
     body_limit: Option<u64>,
     #[serde(default)]
     cookie: bool,
+}
+
+// The tables are read through `serde_json::Value` and these few accessors rather than
+// `#[derive(Deserialize)]` structs: the edge parses its table once per isolate, and the derived
+// visitors (one per struct and per input type) cost the Wasm bundle about 10 KB, where `Value`
+// parsing is linked in anyway. Unknown fields are refused as with `deny_unknown_fields`, and
+// `null` counts as absent as with `Option`.
+
+/// `value` as an object with no fields but `allowed`.
+fn object<'a>(value: &'a Value, allowed: &[&str]) -> Result<&'a Map<String, Value>, String> {
+    let object = value
+        .as_object()
+        .ok_or_else(|| format!("must be an object with the fields {}", allowed.join(", ")))?;
+    match object.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(unknown) => Err(format!(
+            "unknown field `{unknown}`, expected one of {}",
+            allowed.join(", ")
+        )),
+        None => Ok(object),
+    }
+}
+
+/// A field that is absent or `null`: `None`.
+fn field<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    object.get(key).filter(|v| !v.is_null())
+}
+
+fn text(object: &Map<String, Value>, key: &str) -> Result<Option<String>, String> {
+    field(object, key)
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("`{key}` must be a string"))
+        })
+        .transpose()
+}
+
+fn required_text(object: &Map<String, Value>, key: &str) -> Result<String, String> {
+    text(object, key)?.ok_or_else(|| format!("missing field `{key}`"))
+}
+
+fn whole_number(object: &Map<String, Value>, key: &str) -> Result<Option<u64>, String> {
+    field(object, key)
+        .map(|v| {
+            v.as_u64()
+                .ok_or_else(|| format!("`{key}` must be a whole number"))
+        })
+        .transpose()
+}
+
+fn list(object: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, String> {
+    field(object, key)
+        .map(|v| {
+            v.as_array()
+                .and_then(|items| {
+                    items
+                        .iter()
+                        .map(|item| item.as_str().map(str::to_owned))
+                        .collect::<Option<Vec<String>>>()
+                })
+                .ok_or_else(|| format!("`{key}` must be a list of strings"))
+        })
+        .transpose()
+}
+
+fn raw_upstream(value: &Value) -> Result<RawUpstream, String> {
+    let object = object(
+        value,
+        &[
+            "id",
+            "url",
+            "timeout_ms",
+            "assertion_header",
+            "forward_authorization",
+        ],
+    )?;
+    let forward_authorization = match field(object, "forward_authorization") {
+        None => false,
+        Some(v) => v
+            .as_bool()
+            .ok_or("`forward_authorization` must be true or false")?,
+    };
+    Ok(RawUpstream {
+        id: required_text(object, "id")?,
+        url: required_text(object, "url")?,
+        timeout_ms: whole_number(object, "timeout_ms")?,
+        assertion_header: text(object, "assertion_header")?,
+        forward_authorization,
+    })
+}
+
+fn raw_rule(value: &Value) -> Result<RawRule<'_>, String> {
+    let object = object(
+        value,
+        &[
+            "name",
+            "host",
+            "path",
+            "methods",
+            "handler",
+            "policy",
+            "body_limit",
+        ],
+    )?;
+    Ok(RawRule {
+        name: required_text(object, "name")?,
+        host: text(object, "host")?,
+        path: required_text(object, "path")?,
+        methods: list(object, "methods")?,
+        handler: text(object, "handler")?,
+        policy: field(object, "policy").ok_or("missing field `policy`")?,
+        body_limit: whole_number(object, "body_limit")?,
+    })
 }
 
 fn err(place: impl Into<String>, problem: impl Into<String>) -> RouteTableError {
@@ -74,29 +174,37 @@ fn rule_place(name: &str) -> String {
 
 /// Parses `(source, json)` tables in order (blank text: an empty table) into one table.
 pub(super) fn parse_tables(tables: &[(&str, &str)]) -> Result<RouteTable, RouteTableError> {
-    let mut raw_upstreams = Vec::new();
-    let mut raw_rules = Vec::new();
+    let mut parsed = Vec::with_capacity(tables.len());
     for (source, text) in tables {
         if text.trim().is_empty() {
             continue;
         }
-        let table: RawTable = serde_json::from_str(text)
+        let value: Value = serde_json::from_str(text)
             .map_err(|e| err(*source, format!("is not a valid route table: {e}")))?;
-        raw_upstreams.extend(
-            table
-                .upstreams
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| (*source, i, v)),
-        );
-        raw_rules.extend(
-            table
-                .routes
-                .into_iter()
-                .enumerate()
-                .map(|(i, v)| (*source, i, v)),
-        );
+        object(&value, &["upstreams", "routes"])
+            .map_err(|problem| err(*source, format!("is not a valid route table: {problem}")))?;
+        parsed.push((*source, value));
     }
+    let section = |key: &'static str| -> Result<Vec<(&str, usize, &Value)>, RouteTableError> {
+        let mut entries = Vec::new();
+        for (source, table) in &parsed {
+            match table.get(key).filter(|v| !v.is_null()) {
+                None => {}
+                Some(Value::Array(items)) => {
+                    entries.extend(items.iter().enumerate().map(|(i, v)| (*source, i, v)));
+                }
+                Some(_) => {
+                    return Err(err(
+                        *source,
+                        format!("is not a valid route table: `{key}` must be a list"),
+                    ))
+                }
+            }
+        }
+        Ok(entries)
+    };
+    let raw_upstreams = section("upstreams")?;
+    let raw_rules = section("routes")?;
 
     let mut upstreams: Vec<Upstream> = Vec::new();
     for (source, index, value) in raw_upstreams {
@@ -104,8 +212,7 @@ pub(super) fn parse_tables(tables: &[(&str, &str)]) -> Result<RouteTable, RouteT
             Some(id) => format!("upstream \"{id}\""),
             None => format!("{source}: upstream #{}", index + 1),
         };
-        let raw: RawUpstream =
-            serde_json::from_value(value).map_err(|e| err(place.clone(), e.to_string()))?;
+        let raw = raw_upstream(value).map_err(|problem| err(place.clone(), problem))?;
         let upstream = upstream(raw).map_err(|problem| err(place.clone(), problem))?;
         if upstreams.iter().any(|u| u.id == upstream.id) {
             return Err(err(place, "is declared twice"));
@@ -119,8 +226,7 @@ pub(super) fn parse_tables(tables: &[(&str, &str)]) -> Result<RouteTable, RouteT
             Some(name) => rule_place(name),
             None => format!("{source}: route rule #{} (no name)", index + 1),
         };
-        let raw: RawRule =
-            serde_json::from_value(value).map_err(|e| err(place.clone(), e.to_string()))?;
+        let raw = raw_rule(value).map_err(|problem| err(place.clone(), problem))?;
         let rule = rule(raw, &upstreams).map_err(|problem| err(place.clone(), problem))?;
         if rules.iter().any(|r| r.name == rule.name) {
             return Err(err(place, "the name is used by another rule"));
@@ -163,10 +269,13 @@ fn upstream(raw: RawUpstream) -> Result<Upstream, String> {
     {
         return Err("url must be scheme://host[:port], without path, query or credentials".into());
     }
-    let timeout_ms = raw.timeout_ms.unwrap_or(DEFAULT_UPSTREAM_TIMEOUT_MS);
-    if !(1..=300_000).contains(&timeout_ms) {
-        return Err("timeout_ms must be 1-300000".into());
-    }
+    let timeout_ms = match raw.timeout_ms {
+        None => DEFAULT_UPSTREAM_TIMEOUT_MS,
+        Some(ms) => match u32::try_from(ms) {
+            Ok(ms) if (1..=300_000).contains(&ms) => ms,
+            _ => return Err("timeout_ms must be 1-300000".into()),
+        },
+    };
     let assertion_header = raw
         .assertion_header
         .unwrap_or_else(|| DEFAULT_ASSERTION_HEADER.to_owned())
@@ -201,7 +310,7 @@ fn upstream(raw: RawUpstream) -> Result<Upstream, String> {
     })
 }
 
-fn rule(raw: RawRule, upstreams: &[Upstream]) -> Result<Rule, String> {
+fn rule(raw: RawRule<'_>, upstreams: &[Upstream]) -> Result<Rule, String> {
     if !is_name(&raw.name) {
         return Err("name must be 1-64 of a-z 0-9 - _".into());
     }
@@ -234,7 +343,7 @@ fn rule(raw: RawRule, upstreams: &[Upstream]) -> Result<Rule, String> {
             }) {
                 return Err(format!("method \"{bad}\" must be an uppercase HTTP method"));
             }
-            methods.sort_unstable();
+            methods.sort();
             let count = methods.len();
             methods.dedup();
             if methods.len() != count {
@@ -243,7 +352,7 @@ fn rule(raw: RawRule, upstreams: &[Upstream]) -> Result<Rule, String> {
             Some(methods)
         }
     };
-    let policy = policy(&raw.policy)?;
+    let policy = policy(raw.policy)?;
     let handler = match (raw.handler.as_deref(), &policy) {
         (None, Policy::Deny) => Handler::Origin,
         (Some(_), Policy::Deny) => return Err("deny rules take no handler".into()),
@@ -371,7 +480,7 @@ fn policy(value: &Value) -> Result<Policy, String> {
                 }
             }
         }
-        roles.sort_unstable();
+        roles.sort();
         roles.dedup();
         Ok(roles)
     };

@@ -2,14 +2,8 @@
 //! the body streamed within the rule's limit) plus the signed assertion, and the app's
 //! response streamed back (SSE included) or its WebSocket handed through.
 
-use std::cell::Cell;
-use std::rc::Rc;
-use std::time::Duration;
-
 use edgeauth_core::routes::{Rule, Upstream};
-use futures_util::future::{select, Either};
-use js_sys::{Function, Object, Reflect, Uint8Array};
-use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
     AbortController, Headers, ReadableStream, Request, RequestInit, RequestRedirect, Response,
@@ -17,6 +11,7 @@ use web_sys::{
 };
 
 use super::assertion;
+use super::headers;
 use super::http::Answer;
 use super::state::Edge;
 use crate::auth::Identity;
@@ -26,6 +21,52 @@ use crate::proxy::{
     app_request_headers, app_response_headers, app_set_cookies, check_declared_length,
     is_websocket_upgrade, Forwarded,
 };
+
+// The stream and timer glue in JavaScript: per chunk of a body, a call into Wasm and back would
+// cost more than the counting itself, and a timer needs no Rust closure this way.
+// `count_body`: the body through a `TransformStream` that counts bytes; once more than `limit`
+// have passed it aborts the upstream fetch with the reason `over-limit` (the app sees a broken
+// request, never a shorter body that looks whole) and errors the stream.
+// `abort_after`: aborts the fetch with the reason `timeout` after `ms` unless `cancel`led.
+#[wasm_bindgen(inline_js = "
+export function count_body(stream, limit, controller) {
+  let seen = 0;
+  return stream.pipeThrough(new TransformStream({
+    transform(chunk, sink) {
+      seen += chunk.byteLength;
+      if (seen > limit) {
+        controller.abort('over-limit');
+        sink.error(new Error('request body over the limit'));
+        return;
+      }
+      sink.enqueue(chunk);
+    },
+  }));
+}
+export function abort_after(controller, ms) {
+  return setTimeout(() => controller.abort('timeout'), ms);
+}
+export function cancel(timer) {
+  clearTimeout(timer);
+}
+export function abort_reason(controller) {
+  const reason = controller.signal.reason;
+  return typeof reason === 'string' ? reason : '';
+}
+")]
+extern "C" {
+    fn count_body(
+        stream: ReadableStream,
+        limit: f64,
+        controller: &AbortController,
+    ) -> ReadableStream;
+    fn abort_after(controller: &AbortController, ms: u32) -> JsValue;
+    fn cancel(timer: &JsValue);
+    fn abort_reason(controller: &AbortController) -> String;
+}
+
+const OVER_LIMIT: &str = "over-limit";
+const TIMEOUT: &str = "timeout";
 
 /// One request for an app, as the pipeline matched and authenticated it.
 pub struct AppRequest<'a> {
@@ -50,7 +91,7 @@ pub async fn forward(
     let internal = |e: JsValue| EdgeError::Internal {
         detail: format!("building the app request failed: {e:?}"),
     };
-    let pairs = header_pairs(&req.headers());
+    let pairs = headers::pairs(&req.headers());
     let websocket = is_websocket_upgrade(&pairs);
     let method = req.method();
 
@@ -62,13 +103,13 @@ pub async fn forward(
         .map(|(_, v)| v.as_str());
     let limit = request.rule.body_limit;
     let declared = check_declared_length(content_length, limit)?;
-    let over_limit = Rc::new(Cell::new(false));
     let controller = AbortController::new().map_err(internal)?;
     let body = match req.body() {
         Some(stream) if method_has_body(&method) => Some(if declared {
             stream
         } else {
-            counted(stream, limit, over_limit.clone(), controller.clone()).map_err(internal)?
+            // Limits are at most 1 GiB, exact as an f64.
+            count_body(stream, limit as f64, &controller)
         }),
         _ => None,
     };
@@ -107,28 +148,27 @@ pub async fn forward(
     }
     let url = format!("{}{}", request.upstream.url, request.path_and_query);
     let global: WorkerGlobalScope = js_sys::global().unchecked_into();
-    let pending = js_sys::futures::JsFuture::from(global.fetch_with_str_and_init(&url, &init));
     // The timeout bounds the wait for the response headers only: a long SSE stream or
     // download keeps flowing after it.
     let timeout = request.upstream.timeout_ms;
-    let delay = worker::Delay::from(Duration::from_millis(u64::from(timeout)));
-    let outcome = match select(pending, delay).await {
-        Either::Left((outcome, _)) => outcome,
-        Either::Right(_) => {
-            controller.abort();
+    let timer = abort_after(&controller, timeout);
+    let outcome =
+        js_sys::futures::JsFuture::from(global.fetch_with_str_and_init(&url, &init)).await;
+    cancel(&timer);
+    let aborted = abort_reason(&controller);
+    let response: Response = match outcome {
+        // Checked on success too: the app must never act on a cut-off body as if it were whole.
+        _ if aborted == OVER_LIMIT => {
+            return Err(EdgeError::PayloadTooLarge {
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            })
+        }
+        Err(_) if aborted == TIMEOUT => {
             return Err(EdgeError::UpstreamTimeout {
                 detail: format!(
                     "{method} {url} (upstream {}) sent no response within {timeout} ms",
                     request.upstream.id
                 ),
-            });
-        }
-    };
-    let response: Response = match outcome {
-        // Checked on success too: the app must never act on a cut-off body as if it were whole.
-        _ if over_limit.get() => {
-            return Err(EdgeError::PayloadTooLarge {
-                limit: usize::try_from(limit).unwrap_or(usize::MAX),
             })
         }
         Err(e) => {
@@ -149,7 +189,7 @@ pub async fn forward(
         return Ok(Answer::Proxied { status, response });
     }
     let source = response.headers();
-    let upstream_headers = header_pairs(&source)
+    let upstream_headers = headers::pairs(&source)
         .into_iter()
         .filter(|(n, _)| !n.eq_ignore_ascii_case(SET_COOKIE));
     let out = Headers::new().map_err(internal)?;
@@ -158,11 +198,8 @@ pub async fn forward(
     {
         out.append(&name, &value).map_err(internal)?;
     }
-    // `get` would join several Set-Cookie headers with ", ", which breaks cookies.
-    if let Ok(cookies) = worker::Headers(source).get_all(SET_COOKIE) {
-        for cookie in app_set_cookies(cookies) {
-            out.append(SET_COOKIE, &cookie).map_err(internal)?;
-        }
+    for cookie in app_set_cookies(headers::set_cookies(&source)) {
+        out.append(SET_COOKIE, &cookie).map_err(internal)?;
     }
     for cookie in request.set_cookies {
         out.append(SET_COOKIE, cookie).map_err(internal)?;
@@ -174,63 +211,4 @@ pub async fn forward(
     let response =
         Response::new_with_opt_readable_stream_and_init(body.as_ref(), &init).map_err(internal)?;
     Ok(Answer::Proxied { status, response })
-}
-
-/// Every header of a request or response, in the runtime's order (names lowercase).
-fn header_pairs(headers: &Headers) -> Vec<(String, String)> {
-    js_sys::try_iter(headers)
-        .ok()
-        .flatten()
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| {
-            let pair: js_sys::Array = entry.ok()?.into();
-            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
-        })
-        .collect()
-}
-
-/// The body through a `TransformStream` that counts bytes; once more than `limit` have passed
-/// it aborts the upstream fetch (the app sees a broken request, never a shorter body that looks
-/// whole) and errors the stream; `over` tells the caller why the fetch failed.
-fn counted(
-    stream: ReadableStream,
-    limit: u64,
-    over: Rc<Cell<bool>>,
-    fetch: AbortController,
-) -> Result<ReadableStream, JsValue> {
-    let seen = Cell::new(0u64);
-    let transform = Closure::<dyn FnMut(JsValue, JsValue) -> Result<(), JsValue>>::new(
-        move |chunk: JsValue, controller: JsValue| {
-            let length = chunk
-                .dyn_ref::<Uint8Array>()
-                .map_or(0, |bytes| u64::from(bytes.length()));
-            seen.set(seen.get() + length);
-            if seen.get() > limit {
-                over.set(true);
-                fetch.abort();
-                let error: Function = Reflect::get(&controller, &"error".into())?.dyn_into()?;
-                error.call1(
-                    &controller,
-                    &JsValue::from_str("request body over the limit"),
-                )?;
-                return Ok(());
-            }
-            let enqueue: Function = Reflect::get(&controller, &"enqueue".into())?.dyn_into()?;
-            enqueue.call1(&controller, &chunk)?;
-            Ok(())
-        },
-    );
-    let transformer = Object::new();
-    // The closure lives as long as the stream: JS owns it from here.
-    Reflect::set(
-        &transformer,
-        &"transform".into(),
-        &transform.into_js_value(),
-    )?;
-    let constructor: Function =
-        Reflect::get(&js_sys::global(), &"TransformStream".into())?.dyn_into()?;
-    let pipe = Reflect::construct(&constructor, &js_sys::Array::of1(&transformer))?;
-    let pipe_through: Function = Reflect::get(&stream, &"pipeThrough".into())?.dyn_into()?;
-    pipe_through.call1(&stream, &pipe)?.dyn_into()
 }

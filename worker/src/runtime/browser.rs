@@ -139,9 +139,7 @@ async fn silent_refresh(
             };
             let roles = Roles::from_field(header(REFRESHED_ROLES).as_deref());
             let username = header(REFRESHED_USERNAME);
-            let set_cookies = worker::Headers(source)
-                .get_all(SET_COOKIE)
-                .unwrap_or_default();
+            let set_cookies = super::headers::set_cookies(&source);
             if let Some(body) = response.body() {
                 // The token response itself is not needed: the cookies carry the pair.
                 let _cancelled = body.cancel();
@@ -159,9 +157,7 @@ async fn silent_refresh(
         // A refresh token the origin refuses (unknown, expired, revoked, reused): sign in
         // again, with the origin's cookie deletions.
         400 | 401 => {
-            let set_cookies = worker::Headers(source)
-                .get_all(SET_COOKIE)
-                .unwrap_or_default();
+            let set_cookies = super::headers::set_cookies(&source);
             Ok(CookieAuth::Reply(sign_in_reply(
                 facts.path_and_query,
                 cookie_header,

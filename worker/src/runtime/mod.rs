@@ -5,6 +5,7 @@ mod assertion;
 mod assets;
 mod browser;
 mod handlers;
+mod headers;
 mod http;
 mod jwks;
 mod microtasks;
@@ -14,7 +15,9 @@ mod state;
 mod timing;
 mod webcrypto;
 
-use worker::{console_error, console_log, event, Context, Env};
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use worker::{console_error, console_log, Env};
 
 use crate::access_log::{self, RequestLine};
 use crate::error::EdgeError;
@@ -22,13 +25,19 @@ use crate::forwarding::ClientHeaders;
 use http::{Answer, Reply};
 
 /// Every request enters here. Whatever happens, the client gets the JSON error shape and the
-/// security headers; the only exception is a failure of the runtime to build a response at all.
-#[event(fetch)]
-async fn fetch(
+/// security headers; the only exception is a failure of the runtime to build a response at all,
+/// which reaches the runtime as an exception (it answers 500).
+///
+/// The `fetch` export the bundle's shim calls, written out instead of workers-rs's
+/// `#[event(fetch)]`: that glue's fallback for an `Err` formats a `worker::Error` (every variant
+/// of it, from every binding the crate supports) into a `worker::Response`, about 10 KB of the
+/// Wasm for a path this handler never takes (docs/performance.md, "Bundle size").
+#[wasm_bindgen]
+pub async fn fetch(
     req: web_sys::Request,
     env: Env,
-    _ctx: Context,
-) -> worker::Result<web_sys::Response> {
+    _ctx: worker::worker_sys::Context,
+) -> Result<JsValue, JsValue> {
     microtasks::install();
     let started = js_sys::Date::now();
     let request_id = crate::ids::request_id().unwrap_or_else(|_| "unavailable".to_owned());
@@ -60,7 +69,18 @@ async fn fetch(
                 Ok(edge) => edge.config.cors.response_headers(request_origin.as_deref()),
                 Err(_) => Vec::new(),
             };
-            (reply.status, reply.into_response(&request_id, cors)?)
+            let status = reply.status;
+            let response = reply.into_response(&request_id, cors).inspect_err(|e| {
+                console_error!(
+                    "{}",
+                    access_log::event(
+                        "error",
+                        &request_id,
+                        &format!("building the response failed: {e:?}")
+                    )
+                );
+            })?;
+            (status, response)
         }
         Answer::Proxied { status, response } => (status, response),
     };
@@ -84,19 +104,10 @@ async fn fetch(
             error: refused,
         })
     );
-    Ok(response)
+    Ok(response.into())
 }
 
 /// The request's headers in one pass: one iteration instead of a `Headers.get` per name.
 fn client_headers(req: &web_sys::Request) -> ClientHeaders {
-    let pairs = js_sys::try_iter(&req.headers())
-        .ok()
-        .flatten()
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| {
-            let pair: js_sys::Array = entry.ok()?.into();
-            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
-        });
-    ClientHeaders::collect(pairs)
+    ClientHeaders::collect(headers::pairs(&req.headers()))
 }

@@ -105,9 +105,11 @@ pub fn into_reply(response: Response) -> Reply {
     }
     // `get` would join several Set-Cookie headers with ", ", which breaks cookies; the
     // runtime's getAll keeps them apart.
-    if let Ok(cookies) = worker::Headers(source).get_all(SET_COOKIE) {
-        headers.extend(cookies.into_iter().map(|c| (SET_COOKIE, c)));
-    }
+    headers.extend(
+        super::headers::set_cookies(&source)
+            .into_iter()
+            .map(|c| (SET_COOKIE, c)),
+    );
     let content_type = headers
         .iter()
         .find(|(name, _)| *name == "content-type")
