@@ -44,7 +44,6 @@ struct RawRule<'a> {
     handler: Option<String>,
     policy: &'a Value,
     body_limit: Option<u64>,
-    #[serde(default)]
     cookie: bool,
 }
 
@@ -111,6 +110,17 @@ fn list(object: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, S
         .transpose()
 }
 
+/// A `true`/`false` field; absent: `false`.
+fn flag(object: &Map<String, Value>, key: &str) -> Result<bool, String> {
+    field(object, key)
+        .map(|v| {
+            v.as_bool()
+                .ok_or_else(|| format!("`{key}` must be true or false"))
+        })
+        .transpose()
+        .map(Option::unwrap_or_default)
+}
+
 fn raw_upstream(value: &Value) -> Result<RawUpstream, String> {
     let object = object(
         value,
@@ -122,18 +132,12 @@ fn raw_upstream(value: &Value) -> Result<RawUpstream, String> {
             "forward_authorization",
         ],
     )?;
-    let forward_authorization = match field(object, "forward_authorization") {
-        None => false,
-        Some(v) => v
-            .as_bool()
-            .ok_or("`forward_authorization` must be true or false")?,
-    };
     Ok(RawUpstream {
         id: required_text(object, "id")?,
         url: required_text(object, "url")?,
         timeout_ms: whole_number(object, "timeout_ms")?,
         assertion_header: text(object, "assertion_header")?,
-        forward_authorization,
+        forward_authorization: flag(object, "forward_authorization")?,
     })
 }
 
@@ -148,6 +152,7 @@ fn raw_rule(value: &Value) -> Result<RawRule<'_>, String> {
             "handler",
             "policy",
             "body_limit",
+            "cookie",
         ],
     )?;
     Ok(RawRule {
@@ -158,6 +163,7 @@ fn raw_rule(value: &Value) -> Result<RawRule<'_>, String> {
         handler: text(object, "handler")?,
         policy: field(object, "policy").ok_or("missing field `policy`")?,
         body_limit: whole_number(object, "body_limit")?,
+        cookie: flag(object, "cookie")?,
     })
 }
 
