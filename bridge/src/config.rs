@@ -44,6 +44,10 @@ pub struct Config {
     /// How long a call to redis may take before the client gets 503, in milliseconds.
     #[arg(long, env = "BRIDGE_REDIS_TIMEOUT_MS", default_value_t = 2000)]
     pub redis_timeout_ms: u64,
+
+    /// Threads serving requests; 1 (the default) costs the least CPU per request, 0 = one per CPU.
+    #[arg(long, env = "BRIDGE_THREADS", default_value_t = 1)]
+    pub threads: usize,
 }
 
 impl Config {
@@ -57,6 +61,7 @@ impl Config {
             allow_non_loopback: false,
             max_body_bytes: 1024 * 1024,
             redis_timeout_ms: 2000,
+            threads: 1,
         }
     }
 

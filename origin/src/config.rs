@@ -113,6 +113,13 @@ pub struct ServeConfig {
     #[arg(long, env = "EDGEAUTH_HASHING_CONCURRENCY", default_value_t = 0)]
     pub hashing_concurrency: usize,
 
+    /// Threads serving requests and their Redis calls; 0 = number of CPUs. Password hashing runs
+    /// on threads of its own (`EDGEAUTH_HASHING_CONCURRENCY`). 1 costs about 15 % less CPU per
+    /// authenticated request, but sign-ins queue behind one thread: about 13 % fewer logins/s
+    /// on 2 cores (docs/performance.md).
+    #[arg(long, env = "EDGEAUTH_SERVE_THREADS", default_value_t = 0)]
+    pub serve_threads: usize,
+
     /// Password hashes one client address may have running or queued at once (per origin);
     /// beyond it its sign-ins get 429 at once, so one client cannot fill the hashing queue.
     #[arg(long, env = "EDGEAUTH_HASHING_PER_IP", default_value_t = 8)]

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use edgeauth_origin::app::{self, AppState};
 use edgeauth_origin::config::ServeConfig;
@@ -188,10 +189,16 @@ fn serve(config: ServeConfig, env_file: EnvFile) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = match config.serve_threads {
+        1 => tokio::runtime::Builder::new_current_thread(),
+        0 => tokio::runtime::Builder::new_multi_thread(),
+        n => {
+            let mut builder = tokio::runtime::Builder::new_multi_thread();
+            builder.worker_threads(n);
+            builder
+        }
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("edgeauth-origin: cannot start the runtime: {e}");
@@ -264,6 +271,12 @@ async fn run(state: AppState) -> ExitCode {
         #[cfg(not(unix))]
         let _ = ctrl_c.await;
     };
+    // Small request/response exchanges with the edge: never let Nagle hold a reply back.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     match axum::serve(listener, app::router(state))
         .with_graceful_shutdown(shutdown)
         .await

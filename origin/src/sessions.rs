@@ -41,6 +41,8 @@ pub enum Refreshed {
     Pair(Box<TokenResponse>, String),
     Reused,
     Invalid,
+    /// The edge request was a replay (its nonce was already claimed): nothing changed.
+    Replayed,
 }
 
 /// Where a request came from, as stored on its session.
@@ -128,10 +130,13 @@ async fn proves_ancestry(
 }
 
 /// Rotates a refresh token (see `edgeauth_core::refresh` for the chain and grace design).
+/// `nonce`: the edge request's nonce and its lifetime when the signature check left the claim to
+/// this rotation (claimed in the same Redis round trip, before anything else).
 pub async fn refresh(
     app: &AppState,
     presented: &RefreshToken,
     client: &ClientInfo,
+    nonce: Option<(&str, u64)>,
 ) -> AppResult<Refreshed> {
     let s = &app.settings;
     // The last generation has no successor: that session must sign in again.
@@ -153,15 +158,16 @@ pub async fn refresh(
             address: &address::bucket(&client.ip, s.ipv6_prefix),
             budget: s.refresh_budget,
             recovery_ms: s.refresh_recovery_ms,
+            nonce,
         })
         .await?;
     match outcome {
         Rotated::Ok {
-            user_id,
             absolute_expiry,
+            account,
             roles,
         } => {
-            let Some(record) = app.store.user_record(&user_id).await? else {
+            let Some(record) = account else {
                 return Ok(Refreshed::Invalid);
             };
             let response = pair(app, record.user, &successor, now_secs(), absolute_expiry)?;
@@ -189,6 +195,7 @@ pub async fn refresh(
             }
         }
         Rotated::Invalid => Ok(Refreshed::Invalid),
+        Rotated::Replayed => Ok(Refreshed::Replayed),
         Rotated::Limited { retry_after } => Err(refresh_limited(retry_after)),
     }
 }

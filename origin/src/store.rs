@@ -88,18 +88,25 @@ pub struct Rotation<'a> {
     pub address: &'a str,
     pub budget: Budget,
     pub recovery_ms: u64,
+    /// The edge request's nonce and how long to remember it, when the signature check left the
+    /// claim to this rotation ([`crate::edge_trust::NonceClaim::Deferred`]): the script claims
+    /// it first, in the same round trip, and refuses a replay before reading or changing anything.
+    pub nonce: Option<(&'a str, u64)>,
 }
 
 /// What the rotation script decided.
 pub enum Rotated {
     /// The presented token was current (`Fresh`) or rotated within the grace window
-    /// (`Grace`); the successor is now the session's token.
+    /// (`Grace`); the successor is now the session's token. The user's record was read in the
+    /// same script (`None`: the account no longer exists).
     Ok {
-        user_id: String,
         absolute_expiry: u64,
+        account: Option<UserRecord>,
         /// The session hash's roles field (space-separated; empty: none).
         roles: String,
     },
+    /// The edge request's nonce was already claimed: a replay, refused before anything changed.
+    Replayed,
     /// A rotated token came back after the grace window; the session is already revoked.
     Reused {
         user_id: String,
@@ -373,14 +380,22 @@ impl Store {
     }
 
     pub async fn rotate_refresh(&self, r: &Rotation<'_>) -> AppResult<Rotated> {
+        let mut keys = vec![
+            layout::session(r.session_id),
+            layout::action_budget("refresh", r.address),
+        ];
+        let nonce_ttl = match r.nonce {
+            Some((nonce, ttl)) => {
+                keys.push(layout::nonce(nonce));
+                ttl
+            }
+            None => 0,
+        };
         let reply = self
             .redis
             .eval_script(
                 &self.rotate_refresh,
-                [
-                    layout::session(r.session_id),
-                    layout::action_budget("refresh", r.address),
-                ],
+                keys,
                 [
                     r.presented_generation.to_string(),
                     r.presented.0.clone(),
@@ -393,19 +408,35 @@ impl Store {
                     r.budget.max.to_string(),
                     r.budget.window_secs.to_string(),
                     r.recovery_ms.to_string(),
+                    layout::USER_PREFIX.to_owned(),
+                    nonce_ttl.to_string(),
                 ],
             )
             .await?;
-        let parts: Vec<&str> = reply
-            .as_array()
-            .map(|items| items.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
+        let items = reply.as_array().unwrap_or_default();
+        if let [status, _uid, abs, roles, account @ ..] = items {
+            if matches!(status.as_str(), Some("rotated" | "grace")) {
+                let Some(abs) = abs.as_str().and_then(|a| a.parse().ok()) else {
+                    // Not `unexpected`: the reply carries the account, password hash included.
+                    return Err(AppError::internal(
+                        "unexpected reply from rotate_refresh: no absolute expiry",
+                    ));
+                };
+                let Some(roles) = roles.as_str() else {
+                    return Err(AppError::internal(
+                        "unexpected reply from rotate_refresh: roles is not text",
+                    ));
+                };
+                return Ok(Rotated::Ok {
+                    absolute_expiry: abs,
+                    roles: roles.to_owned(),
+                    account: user_record_from(&Value::Array(account.to_vec())),
+                });
+            }
+        }
+        let parts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
         match parts.as_slice() {
-            ["rotated" | "grace", uid, abs, roles] => Ok(Rotated::Ok {
-                user_id: (*uid).to_owned(),
-                absolute_expiry: abs.parse().map_err(|_| unexpected("rotate", &reply))?,
-                roles: (*roles).to_owned(),
-            }),
+            ["replayed"] => Ok(Rotated::Replayed),
             ["reused", uid] => Ok(Rotated::Reused {
                 user_id: (*uid).to_owned(),
             }),

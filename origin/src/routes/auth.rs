@@ -4,6 +4,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use edgeauth_core::address;
 use edgeauth_core::refresh::RefreshBody;
@@ -15,7 +16,7 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::config::EmailVerification;
 use crate::cookie;
-use crate::edge_trust::EdgeContext;
+use crate::edge_trust::{self, EdgeContext, NonceClaim};
 use crate::error::{AppError, AppResult};
 use crate::extract::{user_agent, ApiJson};
 use crate::guard::PasswordCheck;
@@ -289,6 +290,7 @@ pub struct RefreshRequest {
 pub async fn refresh(
     State(app): State<AppState>,
     ctx: EdgeContext,
+    Extension(nonce): Extension<NonceClaim>,
     headers: HeaderMap,
     body: Bytes,
 ) -> AppResult<Response> {
@@ -299,7 +301,8 @@ pub async fn refresh(
         ip: ctx.client_ip,
         user_agent: user_agent(&headers),
     };
-    let error = match sessions::refresh(&app, &presented, &client).await? {
+    let deferred = nonce.deferred();
+    let error = match sessions::refresh(&app, &presented, &client, deferred).await? {
         Refreshed::Pair(body, roles) => {
             let (user_id, username) = (body.user.id.clone(), body.user.username.clone());
             let mut response = sessions::token_response(&app, StatusCode::OK, *body);
@@ -311,6 +314,9 @@ pub async fn refresh(
                 &username,
             );
             return Ok(response);
+        }
+        Refreshed::Replayed => {
+            return Ok(edge_trust::replayed(deferred.map_or("", |(n, _)| n)));
         }
         Refreshed::Reused => AppError::api(
             ErrorCode::RefreshTokenReused,

@@ -19,6 +19,7 @@ use crate::{check, tests};
 
 tests![
     origin_refuses_unsigned_tampered_stale_and_replayed_calls,
+    a_replayed_refresh_is_refused_though_its_nonce_is_claimed_by_the_rotation,
     spoofed_identity_headers_are_ignored;
     exclusive: forged_tokens_die_at_the_edge_without_touching_redis_or_origin,
 ];
@@ -259,6 +260,57 @@ async fn origin_refuses_unsigned_tampered_stale_and_replayed_calls(
         replay.status == 401 && replay.code() == "invalid_signature",
         "replay: {}",
         replay.text
+    );
+    Ok(())
+}
+
+/// The refresh route claims its nonce inside the rotation script (one Redis round trip, not two):
+/// a replayed refresh call must still be refused as a replay, not answered from the grace window
+/// with the same successor, and must not spend the session's next rotation.
+async fn a_replayed_refresh_is_refused_though_its_nonce_is_claimed_by_the_rotation(
+    stack: &'static Stack,
+) -> Outcome {
+    let api = Api::new(&stack.edge);
+    let session = api.new_session().await?;
+    let secret = EdgeSecret::from_base64(&stack.edge_secret)?;
+    let call = EdgeCall::new("POST", "/api/refresh")
+        .json(&serde_json::json!({ "refresh_token": session.refresh }));
+    let first = call.send(&stack.origin, &secret).await?;
+    check!(
+        first.status == 200,
+        "signed refresh: {} {}",
+        first.status,
+        first.text
+    );
+    let successor = first.body["refresh_token"]
+        .as_str()
+        .ok_or("no refresh_token in the reply")?
+        .to_owned();
+    let replay = call.send(&stack.origin, &secret).await?;
+    check!(
+        replay.status == 401 && replay.code() == "invalid_signature",
+        "replayed refresh: {} {}",
+        replay.status,
+        replay.text
+    );
+    // A fresh signature over the same body is no replay: the grace window answers it with the
+    // same successor (the lost-response recovery), so the nonce check is what refused the replay.
+    let again = EdgeCall::new("POST", "/api/refresh")
+        .json(&serde_json::json!({ "refresh_token": session.refresh }))
+        .send(&stack.origin, &secret)
+        .await?;
+    check!(
+        again.status == 200 && again.body["refresh_token"].as_str() == Some(successor.as_str()),
+        "newly signed retry within the grace window: {} {}",
+        again.status,
+        again.text
+    );
+    let next = api.refresh(&successor).await?;
+    check!(
+        next.status == 200,
+        "the successor rotates: {} {}",
+        next.status,
+        next.text
     );
     Ok(())
 }

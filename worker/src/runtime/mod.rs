@@ -1,5 +1,6 @@
 //! The Workers adapter (wasm32 only): the fetch entry point and its I/O around the pure modules.
 
+mod abort;
 mod app;
 mod assertion;
 mod assets;
@@ -39,6 +40,7 @@ pub async fn fetch(
     _ctx: worker::worker_sys::Context,
 ) -> Result<JsValue, JsValue> {
     microtasks::install();
+    abort::install();
     let started = js_sys::Date::now();
     let request_id = crate::ids::request_id().unwrap_or_else(|_| "unavailable".to_owned());
     let headers = client_headers(&req);
