@@ -107,6 +107,9 @@ const APP_UNLESS_SET = {
 };
 const assertions = new Map();
 let signer = null;
+// Parsed once per isolate, as the Rust edge parses its configuration once.
+let assertionKeys = null;
+let notesUpstream = null;
 const b64url = (bytes) =>
   btoa(String.fromCharCode(...new Uint8Array(bytes))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 const b64json = (value) => b64url(encoder.encode(JSON.stringify(value)));
@@ -116,8 +119,8 @@ async function assertion(env, claims, roles, audience) {
   const now = Math.floor(Date.now() / 1000);
   const cached = assertions.get(cacheKey);
   if (cached && now + 30 <= cached.exp) return cached.token;
-  const keys = JSON.parse(env.EDGEAUTH_ASSERTION_KEYS);
-  const key = keys.keys.find((k) => k.kid === keys.current);
+  assertionKeys ??= JSON.parse(env.EDGEAUTH_ASSERTION_KEYS);
+  const key = assertionKeys.keys.find((k) => k.kid === assertionKeys.current);
   signer ??= await crypto.subtle.importKey(
     "jwk", { kty: "OKP", crv: "Ed25519", d: key.d, x: key.x }, { name: "Ed25519" }, false, ["sign"]);
   const input = `${b64json({ alg: "EdDSA", typ: "edgeauth-assertion+jwt", kid: key.kid })}.${b64json({
@@ -131,7 +134,8 @@ async function assertion(env, claims, roles, audience) {
 }
 
 async function toApp(request, env, url, claims, roles) {
-  const upstream = JSON.parse(env.EDGEAUTH_ROUTES).upstreams.find((u) => u.id === "notes");
+  notesUpstream ??= JSON.parse(env.EDGEAUTH_ROUTES).upstreams.find((u) => u.id === "notes");
+  const upstream = notesUpstream;
   const headers = new Headers();
   for (const [name, value] of request.headers) {
     if (HOP_BY_HOP.has(name) || name.startsWith("cf-") || name.startsWith("edgeauth-") ||

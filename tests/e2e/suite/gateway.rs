@@ -603,6 +603,18 @@ async fn large_bodies_stream_through_and_limits_hold(stack: &'static Stack) -> O
         .send()
         .await?;
     check!(response.status() == 200, "download: {}", response.status());
+    // The app declared the length: the client gets it too, not a chunked body (the runtime keeps
+    // the length of an app body the edge passes through unchanged; wrapping it in a stream of
+    // its own would lose it), and the bytes still stream.
+    let length = response
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    check!(
+        length.as_deref() == Some("52428800"),
+        "download: Content-Length {length:?}, the app sent 52428800"
+    );
     let mut stream = response.bytes_stream();
     let mut total = 0usize;
     let mut wrong = None;
