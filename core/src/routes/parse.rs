@@ -77,7 +77,7 @@ fn text(object: &Map<String, Value>, key: &str) -> Result<Option<String>, String
         .map(|v| {
             v.as_str()
                 .map(str::to_owned)
-                .ok_or_else(|| format!("invalid type: `{key}` must be a string"))
+                .ok_or_else(|| format!("`{key}` must be a string"))
         })
         .transpose()
 }
@@ -90,7 +90,7 @@ fn whole_number(object: &Map<String, Value>, key: &str) -> Result<Option<u64>, S
     field(object, key)
         .map(|v| {
             v.as_u64()
-                .ok_or_else(|| format!("invalid type: `{key}` must be a whole number"))
+                .ok_or_else(|| format!("`{key}` must be a whole number"))
         })
         .transpose()
 }
@@ -105,9 +105,20 @@ fn list(object: &Map<String, Value>, key: &str) -> Result<Option<Vec<String>>, S
                         .map(|item| item.as_str().map(str::to_owned))
                         .collect::<Option<Vec<String>>>()
                 })
-                .ok_or_else(|| format!("invalid type: `{key}` must be a list of strings"))
+                .ok_or_else(|| format!("`{key}` must be a list of strings"))
         })
         .transpose()
+}
+
+/// A `true`/`false` field; absent: `false`.
+fn flag(object: &Map<String, Value>, key: &str) -> Result<bool, String> {
+    field(object, key)
+        .map(|v| {
+            v.as_bool()
+                .ok_or_else(|| format!("`{key}` must be true or false"))
+        })
+        .transpose()
+        .map(Option::unwrap_or_default)
 }
 
 fn raw_upstream(value: &Value) -> Result<RawUpstream, String> {
@@ -121,18 +132,12 @@ fn raw_upstream(value: &Value) -> Result<RawUpstream, String> {
             "forward_authorization",
         ],
     )?;
-    let forward_authorization = match field(object, "forward_authorization") {
-        None => false,
-        Some(v) => v
-            .as_bool()
-            .ok_or("invalid type: `forward_authorization` must be true or false")?,
-    };
     Ok(RawUpstream {
         id: required_text(object, "id")?,
         url: required_text(object, "url")?,
         timeout_ms: whole_number(object, "timeout_ms")?,
         assertion_header: text(object, "assertion_header")?,
-        forward_authorization,
+        forward_authorization: flag(object, "forward_authorization")?,
     })
 }
 
@@ -150,12 +155,6 @@ fn raw_rule(value: &Value) -> Result<RawRule<'_>, String> {
             "cookie",
         ],
     )?;
-    let cookie = match field(object, "cookie") {
-        None => false,
-        Some(v) => v
-            .as_bool()
-            .ok_or("invalid type: `cookie` must be true or false")?,
-    };
     Ok(RawRule {
         name: required_text(object, "name")?,
         host: text(object, "host")?,
@@ -164,7 +163,7 @@ fn raw_rule(value: &Value) -> Result<RawRule<'_>, String> {
         handler: text(object, "handler")?,
         policy: field(object, "policy").ok_or("missing field `policy`")?,
         body_limit: whole_number(object, "body_limit")?,
-        cookie,
+        cookie: flag(object, "cookie")?,
     })
 }
 
@@ -203,7 +202,7 @@ pub(super) fn parse_tables(tables: &[(&str, &str)]) -> Result<RouteTable, RouteT
                 Some(_) => {
                     return Err(err(
                         *source,
-                        format!("is not a valid route table: invalid type: `{key}` must be a list"),
+                        format!("is not a valid route table: `{key}` must be a list"),
                     ))
                 }
             }

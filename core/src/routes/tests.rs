@@ -496,7 +496,7 @@ fn bad_tables_are_refused_naming_the_rule() {
                 r#"{"name":"r","path":"/x","handler":"app:a","policy":"authenticated","cookie":"yes"}"#,
             ),
             "route rule \"r\"",
-            "invalid type",
+            "`cookie` must be true or false",
         ),
         (
             one(

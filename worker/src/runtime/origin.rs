@@ -103,6 +103,8 @@ pub fn into_reply(response: Response) -> Reply {
             headers.push((*name, value));
         }
     }
+    // `get` would join several Set-Cookie headers with ", ", which breaks cookies; the
+    // runtime's getAll keeps them apart.
     headers.extend(
         super::headers::set_cookies(&source)
             .into_iter()
