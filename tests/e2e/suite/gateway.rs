@@ -504,24 +504,22 @@ async fn server_sent_events_arrive_as_they_are_sent(stack: &'static Stack) -> Ou
     Ok(())
 }
 
-/// A minimal WebSocket client (RFC 6455) on a blocking socket: the handshake, one masked text
-/// frame, one frame back. Returns the handshake's status line, and the echoed text if upgraded.
-fn websocket_echo(
+/// A minimal WebSocket client (RFC 6455) on a blocking socket: the handshake with `extra`
+/// header lines (each ending in CRLF), one masked text frame, one frame back. Returns the
+/// handshake's status line, and the echoed text if upgraded.
+pub(super) fn websocket_echo(
     edge: &str,
     path: &str,
-    bearer: Option<&str>,
+    extra: &str,
     message: &str,
 ) -> Result<(String, Option<String>), BoxError> {
     let authority = edge.trim_start_matches("http://");
     let mut socket = TcpStream::connect(authority)?;
     socket.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let auth = bearer
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
     write!(
         socket,
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{auth}\r\n"
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
     )?;
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -553,9 +551,9 @@ async fn websockets_are_authenticated_then_proxied(stack: &'static Stack) -> Out
     let api = Api::new(&stack.edge);
     let session = api.new_session().await?;
     let edge = stack.edge.clone();
-    let access = session.access.clone();
+    let auth = format!("Authorization: Bearer {}\r\n", session.access);
     let (status, echoed) = tokio::task::spawn_blocking(move || {
-        websocket_echo(&edge, "/notes/ws", Some(&access), "hello through the edge")
+        websocket_echo(&edge, "/notes/ws", &auth, "hello through the edge")
     })
     .await??;
     check!(
@@ -564,8 +562,7 @@ async fn websockets_are_authenticated_then_proxied(stack: &'static Stack) -> Out
     );
     let edge = stack.edge.clone();
     let (status, echoed) =
-        tokio::task::spawn_blocking(move || websocket_echo(&edge, "/notes/ws", None, "x"))
-            .await??;
+        tokio::task::spawn_blocking(move || websocket_echo(&edge, "/notes/ws", "", "x")).await??;
     check!(
         status.contains(" 401 ") && echoed.is_none(),
         "without a token: {status}"

@@ -5,8 +5,6 @@
 //! sign-in (after one same-site bounce when they came from elsewhere), and the app never sees
 //! edgeauth's cookies. The requests carry the fetch metadata a browser sends, set by hand.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use edgeauth_core::headers::{ACCESS_COOKIE, BOUNCE_COOKIE, REFRESH_COOKIE};
@@ -18,6 +16,7 @@ use edgeauth_e2e::{Api, Stack};
 use reqwest::Method;
 use serde_json::json;
 
+use super::gateway::websocket_echo;
 use super::Outcome;
 use crate::{check, tests};
 
@@ -257,48 +256,6 @@ async fn the_access_cookie_is_set_and_authenticates_like_a_bearer_token(
     Ok(())
 }
 
-/// A WebSocket handshake to `path` with extra header lines; returns the status line and, if
-/// it upgraded, the echo of one message.
-fn websocket(
-    edge: &str,
-    path: &str,
-    extra: &str,
-    message: &str,
-) -> Result<(String, Option<String>), BoxError> {
-    let authority = edge.trim_start_matches("http://");
-    let mut socket = TcpStream::connect(authority)?;
-    socket.set_read_timeout(Some(Duration::from_secs(10)))?;
-    write!(
-        socket,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
-    )?;
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if socket.read(&mut byte)? == 0 {
-            break;
-        }
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let status = head.lines().next().unwrap_or("").to_owned();
-    if !status.contains(" 101 ") {
-        return Ok((status, None));
-    }
-    let payload = message.as_bytes();
-    let mask = [0x12u8, 0x34, 0x56, 0x78];
-    let mut frame = vec![0x81, 0x80 | u8::try_from(payload.len())?];
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    socket.write_all(&frame)?;
-    let mut header = [0u8; 2];
-    socket.read_exact(&mut header)?;
-    let mut body = vec![0u8; usize::from(header[1] & 0x7f)];
-    socket.read_exact(&mut body)?;
-    Ok((status, Some(String::from_utf8_lossy(&body).into_owned())))
-}
-
 async fn cookie_writes_and_websockets_need_an_allowed_page(stack: &'static Stack) -> Outcome {
     let api = Api::new(&stack.edge);
     let browser = Browser::new(&api)?;
@@ -383,8 +340,8 @@ async fn cookie_writes_and_websockets_need_an_allowed_page(stack: &'static Stack
     let mine = format!("{cookie_line}Origin: {}\r\n", stack.edge);
     let (refused, allowed) = tokio::task::spawn_blocking(move || {
         Ok::<_, BoxError>((
-            websocket(&edge, "/notes/ws", &foreign, "x")?,
-            websocket(&edge, "/notes/ws", &mine, "hello by cookie")?,
+            websocket_echo(&edge, "/notes/ws", &foreign, "x")?,
+            websocket_echo(&edge, "/notes/ws", &mine, "hello by cookie")?,
         ))
     })
     .await??;
