@@ -262,7 +262,8 @@ pub struct TotpEnrollment {
 }
 
 /// Start turning TOTP on: a new secret, valid for 10 minutes until confirmed with a code.
-/// Enrolling again replaces an unconfirmed secret.
+/// Enrolling again replaces an unconfirmed secret. Needs a recent authentication
+/// (`EDGEAUTH_RECENT_AUTH_SECS`).
 #[utoipa::path(
     post,
     path = "/api/mfa/totp/enroll",
@@ -271,6 +272,7 @@ pub struct TotpEnrollment {
     responses(
         (status = 200, description = "The secret to add to an authenticator app", body = TotpEnrollment),
         (status = 401, description = "`invalid_token`", body = ErrorResponse),
+        (status = 403, description = "`step_up_required`: the session's last authentication is older than `EDGEAUTH_RECENT_AUTH_SECS`; reauthenticate first", body = ErrorResponse),
         (status = 409, description = "`conflict`: TOTP is already on (turn it off first)", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`", body = ErrorResponse),
         (status = 503, description = "`revocation_unavailable` or `service_unavailable`", body = ErrorResponse),
@@ -283,6 +285,9 @@ pub async fn enroll(
 ) -> AppResult<Response> {
     let record = account
         .ok_or_else(|| AppError::api(ErrorCode::InvalidToken, "The account no longer exists."))?;
+    // A stolen access token must not be able to put its thief's app between the owner and the
+    // account: adding a factor needs a recent authentication, like the other sensitive actions.
+    require_recent(&app, &caller, false).await?;
     if record.totp.is_some() {
         return Err(AppError::api(
             ErrorCode::Conflict,

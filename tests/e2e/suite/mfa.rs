@@ -480,6 +480,15 @@ async fn max_age_rules_and_sensitive_actions_need_a_recent_sign_in(
     stack
         .redis(&["HSET", &format!("ea:s:{sid}"), "auth_time", "1000"])
         .await?;
+    let enroll = api
+        .post("/api/mfa/totp/enroll", Some(&s.access), json!({}))
+        .await?;
+    check!(
+        enroll.status == 403 && enroll.code() == "step_up_required",
+        "TOTP enrolment on a stale session: {} {}",
+        enroll.status,
+        enroll.text
+    );
     let new_password = "a freshly minted harbour lantern";
     let change = json!({ "current_password": s.user.password, "new_password": new_password });
     let stale = api
