@@ -144,9 +144,9 @@ pub async fn step_up(
     session_id: &str,
     assurance: &Assurance,
     now: u64,
-) -> AppResult<Option<(TokenResponse, String)>> {
+) -> AppResult<Option<TokenResponse>> {
     let refresh = RefreshToken::first(session_id, random_bytes()?);
-    let Some((absolute_expiry, roles)) = app
+    let Some((absolute_expiry, _roles)) = app
         .store
         .step_up(&user.id, session_id, assurance, &refresh.hash(), now)
         .await?
@@ -154,7 +154,7 @@ pub async fn step_up(
         return Ok(None);
     };
     tracing::info!(audit = "stepped_up", user_id = %user.id, session_id = %session_id, amr = %assurance.amr_field());
-    pair(app, user, &refresh, now, absolute_expiry, assurance).map(|pair| Some((pair, roles)))
+    pair(app, user, &refresh, now, absolute_expiry, assurance).map(Some)
 }
 
 /// Whether `presented` is an ancestor of the session's current token, walked on a blocking

@@ -520,7 +520,7 @@ pub async fn reauthenticate(
         .unwrap_or_else(Assurance::default);
     let now = now_secs();
     let assurance = current.after_step_up(method, now);
-    let Some((body, _roles)) =
+    let Some(body) =
         sessions::step_up(&app, record.user, &caller.session_id, &assurance, now).await?
     else {
         return Err(AppError::api(
