@@ -326,6 +326,7 @@ fill_in UPSTASH_REDIS_REST_TOKEN "$UPSTASH_TOKEN"
 fill_in EDGEAUTH_SIGNING_KEYS "$(value_of EDGEAUTH_SIGNING_KEYS "$WORK/build/signing.env")"
 fill_in EDGEAUTH_EDGE_SECRET "$(cat "$WORK/build/edge-secret")"
 fill_in EDGEAUTH_REFRESH_SECRET "$(cat "$WORK/build/refresh-secret")"
+fill_in EDGEAUTH_MFA_KEY "$(cat "$WORK/build/mfa-key")"
 fill_in EDGEAUTH_LISTEN 127.0.0.1:0
 fill_in EDGEAUTH_ADMIN_LISTEN 127.0.0.1:0
 ! grep -n REPLACE_ME "$WORK/etc/edgeauth/origin.env" || fail "placeholders left in origin.env"

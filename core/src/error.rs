@@ -17,6 +17,12 @@ pub enum ErrorCode {
     InvalidOrExpiredToken,
     /// `EDGEAUTH_EMAIL_VERIFICATION=required` and the account's address is not verified yet.
     EmailUnverified,
+    /// The password was right and the account has a second factor: finish the sign-in at
+    /// `POST /api/login/mfa` with the error's `mfa_ticket`.
+    MfaRequired,
+    /// The route or action needs a second factor or a more recent authentication than the
+    /// session's: step up with `POST /api/reauthenticate`.
+    StepUpRequired,
     Forbidden,
     NotFound,
     MethodNotAllowed,
@@ -42,8 +48,9 @@ impl ErrorCode {
             | Self::InvalidToken
             | Self::InvalidRefreshToken
             | Self::RefreshTokenReused
-            | Self::InvalidSignature => 401,
-            Self::Forbidden | Self::EmailUnverified => 403,
+            | Self::InvalidSignature
+            | Self::MfaRequired => 401,
+            Self::Forbidden | Self::EmailUnverified | Self::StepUpRequired => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::Conflict => 409,
@@ -68,6 +75,8 @@ impl ErrorCode {
             Self::InvalidSignature => "invalid_signature",
             Self::InvalidOrExpiredToken => "invalid_or_expired_token",
             Self::EmailUnverified => "email_unverified",
+            Self::MfaRequired => "mfa_required",
+            Self::StepUpRequired => "step_up_required",
             Self::Forbidden => "forbidden",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
@@ -199,6 +208,8 @@ mod tests {
         for code in [
             ErrorCode::RefreshTokenReused,
             ErrorCode::RevocationUnavailable,
+            ErrorCode::MfaRequired,
+            ErrorCode::StepUpRequired,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -38,6 +38,9 @@ pub const REFRESHED_USER: &str = "x-edgeauth-user";
 pub const REFRESHED_SESSION: &str = "x-edgeauth-session";
 pub const REFRESHED_ROLES: &str = "x-edgeauth-roles";
 pub const REFRESHED_USERNAME: &str = "x-edgeauth-username";
+/// The rotated session's `amr` (comma-separated) and `auth_time`, for the rule's step-up check.
+pub const REFRESHED_AMR: &str = "x-edgeauth-amr";
+pub const REFRESHED_AUTH_TIME: &str = "x-edgeauth-auth-time";
 
 /// The refresh token in one `Cookie` header value (`a=1; __Host-edgeauth_rt=...; b=2`), with
 /// optional quotes removed; `None` when the cookie is absent or empty. The edge (deciding whether

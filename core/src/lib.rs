@@ -5,6 +5,7 @@
 
 pub mod address;
 pub mod assertion;
+pub mod assurance;
 pub mod cookies;
 pub mod device;
 pub mod edge_signature;
@@ -13,6 +14,8 @@ pub mod error;
 pub mod headers;
 pub mod keys;
 pub mod mail;
+#[cfg(feature = "mfa")]
+pub mod mfa;
 pub mod navigation;
 pub mod next_path;
 pub mod rate_limit;

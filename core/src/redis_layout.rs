@@ -6,10 +6,10 @@
 //!
 //! | key | type | holds | expires |
 //! |---|---|---|---|
-//! | `ea:u:{user id}` | hash | id, username, email, ev (1 once the address is verified), pw (argon2id PHC), pwv (password version, bumped by every change), created_at, roles (sorted role names, space-separated; `crate::roles`) | never |
+//! | `ea:u:{user id}` | hash | id, username, email, ev (1 once the address is verified), pw (argon2id PHC), pwv (password version, bumped by every change), created_at, roles (sorted role names, space-separated; `crate::roles`), totp (the TOTP secret, sealed with the MFA key: `crate::mfa`), totp_step (the last TOTP time step used) | never |
 //! | `ea:email:{canonical email}` | string | user id | never |
 //! | `ea:name:{lowercase username}` | string | user id | never |
-//! | `ea:s:{session id}` | hash | uid, roles (a copy of the user's, kept in step by `set_roles.lua`), name (the user's username at sign-in; usernames never change), created_at, last_used_at, ua, ip, gen, rt (SHA-256 of the newest refresh token), rotated_at_ms, abs_exp | min(idle lifetime, absolute end) — refreshed on each rotation |
+//! | `ea:s:{session id}` | hash | uid, roles (a copy of the user's, kept in step by `set_roles.lua`), name (the user's username at sign-in; usernames never change), created_at, last_used_at, ua, ip, gen, rt (SHA-256 of the newest refresh token), rotated_at_ms, abs_exp, amr (RFC 8176 methods, comma-separated), auth_time (s; `crate::assurance`) | min(idle lifetime, absolute end) — refreshed on each rotation |
 //! | `ea:us:{user id}` | sorted set | the user's session ids scored by creation (ms); never more than the session cap (an index; the hashes are the truth) | absolute session lifetime after the newest session |
 //! | `ea:n:{nonce}` | string | edge-signature nonces already seen | twice the signature window |
 //! | `ea:lk:{account}:{address}` | hash | failures, locked_until of one account from one address (unknown devices) | the lockout's forget-after time |
@@ -25,6 +25,9 @@
 //! | `ea:outbox` | sorted set | ids of mails to send, scored by when they are due (ms); a claimed mail is due again when its lease ends | never |
 //! | `ea:mail:{message id}` | hash | m (the `crate::mail::OutboxMail` JSON: kind, to, template data; no token), n (attempts), err (last error), sent (1 once delivered) | the mail retention (a day after it was sent) |
 //! | `ea:outbox:dead` | list | ids of mails given up after the last attempt | never |
+//! | `ea:bc:{user id}` | set | SHA-256 of each unused backup code (`crate::mfa`) | never |
+//! | `ea:tp:{user id}` | string | the sealed TOTP secret of an enrolment not yet confirmed | the enrolment window |
+//! | `ea:mt:{ticket hash}` | string | an MFA ticket's sign-in (JSON: uid, email, pwv); never the ticket | the ticket's lifetime |
 //!
 //! `{account}` is the SHA-256 (hex, first 32 digits) of the canonical email (`crate::email`), so
 //! unknown and known emails are limited alike and no address is spelled out in key names.
@@ -139,6 +142,21 @@ pub fn mail(message_id: &str) -> String {
     format!("{MAIL_PREFIX}{message_id}")
 }
 
+/// The unused backup codes of a user (hashes).
+pub fn backup_codes(user_id: &str) -> String {
+    format!("ea:bc:{user_id}")
+}
+
+/// The sealed secret of a user's TOTP enrolment awaiting its first code.
+pub fn pending_totp(user_id: &str) -> String {
+    format!("ea:tp:{user_id}")
+}
+
+/// The sign-in waiting for its second factor under the ticket with this hash.
+pub fn mfa_ticket(ticket_hash: &str) -> String {
+    format!("ea:mt:{ticket_hash}")
+}
+
 /// Field of the session hash that names its user (what the edge checks per request).
 pub const SESSION_USER_FIELD: &str = "uid";
 
@@ -247,6 +265,18 @@ pub mod scripts {
 
     /// Records a failed password check and locks the (account, address or device) when due.
     pub const LOGIN_FAILED: &str = include_str!("lua/login_failed.lua");
+
+    /// Uses a TOTP time step, at most once.
+    pub const TOTP_USE: &str = include_str!("lua/totp_use.lua");
+
+    /// Turns TOTP on with its backup codes.
+    pub const CONFIRM_TOTP: &str = include_str!("lua/confirm_totp.lua");
+
+    /// Turns TOTP off, backup codes included.
+    pub const DISABLE_TOTP: &str = include_str!("lua/disable_totp.lua");
+
+    /// A session's fresh assurance and a new refresh chain after a step-up.
+    pub const STEP_UP: &str = include_str!("lua/step_up.lua");
 
     /// A fixed-window budget (register attempts per address).
     pub const RATE_LIMIT: &str = include_str!("lua/rate_limit.lua");

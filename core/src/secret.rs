@@ -80,6 +80,12 @@ impl Secret {
         self.0.ct_eq(&other.0).into()
     }
 
+    /// The key bytes, for a cipher keyed by a derived secret (`crate::mfa`).
+    #[cfg_attr(not(feature = "mfa"), allow(dead_code))]
+    pub(crate) fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
     pub(crate) fn mac(&self) -> HmacSha256 {
         // HMAC accepts keys of any length; this cannot fail.
         <HmacSha256 as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!())

@@ -8,6 +8,7 @@ use jwt_simple::prelude::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::assurance::Assurance;
 use crate::keys::{Algorithm, KeyError, SigningKey, VerificationKey, VerificationKeys};
 
 /// The JWT `typ` of access tokens (RFC 9068).
@@ -44,6 +45,18 @@ impl TokenPolicy {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SessionClaim {
     pub sid: String,
+    /// How the session was authenticated (RFC 8176 values); absent in tokens of sessions that
+    /// predate it, which then meet no `mfa` rule.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// When the session last proved a credential (OIDC `auth_time`); absent: unknown, never
+    /// recent.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub auth_time: u64,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
 }
 
 /// What the origin puts into a new access token.
@@ -65,11 +78,22 @@ pub struct IssuedAccessToken {
     pub expires_in: u64,
 }
 
-/// Signs an access token with the given key.
+/// Signs an access token with the given key, without assurance claims (as tokens were before
+/// `amr`/`auth_time`: they meet no `mfa` or `max_age` rule).
 pub fn issue_access_token(
     key: &SigningKey,
     policy: &TokenPolicy,
     grant: &AccessGrant<'_>,
+) -> Result<IssuedAccessToken, KeyError> {
+    issue_access_token_with(key, policy, grant, &Assurance::default())
+}
+
+/// Signs an access token carrying the session's `amr` and `auth_time`.
+pub fn issue_access_token_with(
+    key: &SigningKey,
+    policy: &TokenPolicy,
+    grant: &AccessGrant<'_>,
+    assurance: &Assurance,
 ) -> Result<IssuedAccessToken, KeyError> {
     let exp = (grant.now + policy.access_ttl_secs).min(grant.session_expires_at);
     let claims = JWTClaims {
@@ -85,6 +109,8 @@ pub fn issue_access_token(
         nonce: None,
         custom: SessionClaim {
             sid: grant.session_id.to_owned(),
+            amr: assurance.amr.clone(),
+            auth_time: assurance.auth_time,
         },
     };
     let header = HeaderOptions {
@@ -106,6 +132,8 @@ pub struct VerifiedAccessToken {
     pub issued_at: u64,
     pub expires_at: u64,
     pub kid: String,
+    /// `amr` and `auth_time` as the token states them.
+    pub assurance: Assurance,
 }
 
 /// Why a token was refused. All of them mean 401 `invalid_token` to the client; the detail is
@@ -201,9 +229,15 @@ pub(crate) fn required_claims(
     if claims.custom.sid.is_empty() {
         return Err(TokenRejection::MissingClaim("sid"));
     }
+    let SessionClaim {
+        sid,
+        amr,
+        auth_time,
+    } = claims.custom;
     Ok(VerifiedAccessToken {
         user_id,
-        session_id: claims.custom.sid,
+        session_id: sid,
+        assurance: Assurance { amr, auth_time },
         token_id,
         issued_at: issued_at.as_secs(),
         expires_at: expires_at.as_secs(),
@@ -250,6 +284,27 @@ mod tests {
             .unwrap();
             assert_eq!(header["typ"], "at+jwt");
         }
+    }
+
+    #[test]
+    fn assurance_claims_round_trip_and_default_to_nothing() {
+        let ring = test_ring();
+        let keys = ring.verification_keys().unwrap();
+        let assurance = Assurance::new(&["pwd", "otp"], NOW - 5);
+        let with = issue_access_token_with(ring.active(), &policy(), &grant(NOW), &assurance)
+            .unwrap()
+            .token;
+        let ok = verify_access_token(&keys, &policy(), &with, NOW).unwrap();
+        assert_eq!(ok.assurance, assurance);
+        let claims: serde_json::Value =
+            serde_json::from_slice(&B64.decode(with.split('.').nth(1).unwrap()).unwrap()).unwrap();
+        assert_eq!(claims["amr"], serde_json::json!(["mfa", "otp", "pwd"]));
+        assert_eq!(claims["auth_time"], NOW - 5);
+        let without = issue_access_token(ring.active(), &policy(), &grant(NOW))
+            .unwrap()
+            .token;
+        let ok = verify_access_token(&keys, &policy(), &without, NOW).unwrap();
+        assert_eq!(ok.assurance, Assurance::default());
     }
 
     #[test]

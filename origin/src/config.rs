@@ -56,6 +56,21 @@ pub struct ServeConfig {
     #[arg(long, env = "EDGEAUTH_REFRESH_SECRET", hide_env_values = true)]
     pub refresh_secret: Option<String>,
 
+    /// Secret (base64, ≥ 32 bytes) that encrypts TOTP secrets at rest (AES-256-GCM with a key
+    /// derived from it). Changing it turns every enrolled TOTP into one that no longer opens.
+    #[arg(long, env = "EDGEAUTH_MFA_KEY", hide_env_values = true)]
+    pub mfa_key: Option<String>,
+
+    /// How recent (seconds) the session's authentication must be for sensitive account actions:
+    /// password and email change, turning TOTP off. Older: 403 `step_up_required`.
+    #[arg(long, env = "EDGEAUTH_RECENT_AUTH_SECS", default_value_t = 600)]
+    pub recent_auth_secs: u64,
+
+    /// How long an MFA ticket (a sign-in between its password and its second factor) lasts,
+    /// seconds.
+    #[arg(long, env = "EDGEAUTH_MFA_TICKET_SECS", default_value_t = 300)]
+    pub mfa_ticket_secs: u64,
+
     /// `iss` of issued access tokens; the edge must be configured with the same value.
     #[arg(long, env = "EDGEAUTH_ISSUER", default_value = "http://127.0.0.1:8787")]
     pub issuer: String,
@@ -311,6 +326,7 @@ pub const REQUIRED: &[&str] = &[
     "EDGEAUTH_SIGNING_KEYS",
     "EDGEAUTH_EDGE_SECRET",
     "EDGEAUTH_REFRESH_SECRET",
+    "EDGEAUTH_MFA_KEY",
 ];
 
 /// Settings parsed into the types the server uses. Built once at start-up; every error names
@@ -324,6 +340,9 @@ pub struct Settings {
     pub keys: SigningKeyRing,
     pub edge_secrets: Vec<Secret>,
     pub refresh_secret: Secret,
+    pub mfa_key: edgeauth_core::mfa::MfaKey,
+    pub recent_auth_secs: u64,
+    pub mfa_ticket_secs: u64,
     pub policy: TokenPolicy,
     pub session_idle_secs: u64,
     pub session_absolute_secs: u64,
@@ -481,6 +500,21 @@ impl ServeConfig {
         let refresh_secret = p
             .required("EDGEAUTH_REFRESH_SECRET", &self.refresh_secret)
             .and_then(|text| p.note("EDGEAUTH_REFRESH_SECRET", Secret::from_base64(text)));
+        let mfa_key = p
+            .required("EDGEAUTH_MFA_KEY", &self.mfa_key)
+            .and_then(|text| p.note("EDGEAUTH_MFA_KEY", Secret::from_base64(text)));
+        if let Some(mfa) = &mfa_key {
+            for (setting, other) in [
+                ("EDGEAUTH_EDGE_SECRET", edge_secret.as_ref()),
+                ("EDGEAUTH_REFRESH_SECRET", refresh_secret.as_ref()),
+            ] {
+                p.check(
+                    "EDGEAUTH_MFA_KEY",
+                    !other.is_some_and(|other| other.same_key_as(mfa)),
+                    &format!("must differ from {setting}: each secret has one job"),
+                );
+            }
+        }
         // The edge holds the edge secrets; the refresh secret must be the origin's alone.
         if let Some(refresh) = &refresh_secret {
             for (setting, edge) in [
@@ -509,6 +543,8 @@ impl ServeConfig {
         );
         for (setting, value) in [
             ("EDGEAUTH_ACCESS_TTL_SECS", self.access_ttl_secs),
+            ("EDGEAUTH_RECENT_AUTH_SECS", self.recent_auth_secs),
+            ("EDGEAUTH_MFA_TICKET_SECS", self.mfa_ticket_secs),
             ("EDGEAUTH_SESSION_IDLE_SECS", self.session_idle_secs),
             ("EDGEAUTH_SESSION_ABSOLUTE_SECS", self.session_absolute_secs),
             ("EDGEAUTH_SIGNATURE_WINDOW_SECS", self.signature_window_secs),
@@ -687,6 +723,7 @@ impl ServeConfig {
             Some(keys),
             Some(edge_secret),
             Some(refresh_secret),
+            Some(mfa_key),
             Some(argon2),
             Some(smtp),
             Some(verification),
@@ -700,6 +737,7 @@ impl ServeConfig {
             keys,
             edge_secret,
             refresh_secret,
+            mfa_key,
             argon2,
             smtp,
             verification,
@@ -730,6 +768,9 @@ impl ServeConfig {
             keys,
             edge_secrets,
             refresh_secret,
+            mfa_key: edgeauth_core::mfa::MfaKey::from_secret(&mfa_key),
+            recent_auth_secs: self.recent_auth_secs,
+            mfa_ticket_secs: self.mfa_ticket_secs,
             policy,
             session_idle_secs: self.session_idle_secs,
             session_absolute_secs: self.session_absolute_secs,
@@ -860,6 +901,7 @@ pub(crate) mod tests {
     /// Random fixtures (a configured secret must look random), one per role.
     pub const SECRET: &str = "jM2tV32u8zkm_gnJaYE5WSRYtka2576I7ZkJv_zrB-w";
     pub const REFRESH_SECRET: &str = "Q99_1QO4A7YPAIlGE4hETHj4EuK4cJvCKDyZ59Qp-PU";
+    pub const MFA_KEY: &str = "Iy8QUIJUZ9D6MP_j3FXldQ600UGpQ_q6njK4tARcLbc";
 
     /// A valid configuration from flags only (the environment is not consulted when a flag is
     /// given, and none of these tests set the environment).
@@ -878,6 +920,7 @@ pub(crate) mod tests {
             format!("--signing-keys={keys}"),
             format!("--edge-secret={SECRET}"),
             format!("--refresh-secret={REFRESH_SECRET}"),
+            format!("--mfa-key={MFA_KEY}"),
         ];
         let flag = |arg: &str| arg.split('=').next().unwrap_or("").to_owned();
         let overridden: Vec<String> = extra.iter().map(|e| flag(e)).collect();

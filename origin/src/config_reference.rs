@@ -79,6 +79,7 @@ pub fn unit_of(name: &str) -> &'static str {
         ("_KEYS", "JSON"),
         ("_SECRET", "base64"),
         ("_SECRET_PREVIOUS", "base64"),
+        ("_MFA_KEY", "base64"),
         ("_FAILURES", "count"),
         ("_PER_IP", "count"),
         ("_PER_USER", "count"),

@@ -12,6 +12,12 @@ pub enum AppError {
     /// A budget is used up; retry after this many seconds.
     #[error("rate limited for {retry_after} s")]
     Limited { retry_after: u64, message: String },
+    /// The password was right; the sign-in goes on with a second factor under this ticket.
+    #[error("mfa required")]
+    MfaRequired {
+        ticket: String,
+        methods: Vec<&'static str>,
+    },
     /// Redis could not be reached or answered with an error.
     #[error("redis: {0}")]
     Redis(#[from] edgeauth_upstash::Error),
@@ -47,6 +53,10 @@ impl AppError {
         match self {
             Self::Api(e) => e.clone(),
             Self::Limited { message, .. } => ApiError::new(ErrorCode::RateLimited, message.clone()),
+            Self::MfaRequired { .. } => ApiError::new(
+                ErrorCode::MfaRequired,
+                "Enter the code from your authenticator app, or one of your backup codes.",
+            ),
             Self::Redis(e) => {
                 tracing::error!(error = %e, "redis call failed");
                 ApiError::new(
@@ -67,6 +77,21 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if let Self::MfaRequired { ticket, methods } = &self {
+            let api = self.to_api();
+            let body = serde_json::json!({"error": {
+                "code": api.code.as_str(),
+                "message": api.message,
+                "mfa_ticket": ticket,
+                "methods": methods,
+            }});
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::CONTENT_TYPE, "application/json")],
+                body.to_string(),
+            )
+                .into_response();
+        }
         let mut response = api_error_response(&self.to_api());
         if let Self::Limited { retry_after, .. } = self {
             response

@@ -99,15 +99,22 @@ impl PasswordCheck {
         {
             return Ok(account);
         }
+        self.failed(app, "password").await?;
+        Ok(None)
+    }
+
+    /// Counts a failed check (a wrong password, or a wrong or replayed second-factor code)
+    /// against the same guards and lockouts.
+    pub async fn failed(&self, app: &AppState, factor: &'static str) -> AppResult<()> {
         let locked_for = app
             .store
             .login_failed(&self.attempt(), &app.settings.login_limits, self.now)
             .await?;
-        tracing::info!(audit = "login_failed", client_ip = %self.client_ip, known_device = self.device.is_some());
+        tracing::info!(audit = "login_failed", factor, client_ip = %self.client_ip, known_device = self.device.is_some());
         if locked_for > 0 {
             tracing::warn!(audit = "lockout", client_ip = %self.client_ip, known_device = self.device.is_some(), locked_for);
         }
-        Ok(None)
+        Ok(())
     }
 
     /// The device cookie a successful check earns: a fresh credential for this account, beside

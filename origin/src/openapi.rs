@@ -29,6 +29,16 @@ pub struct ErrorDetail {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub fields: Option<Vec<FieldErrorDoc>>,
+    /// Present on `mfa_required`: the ticket that finishes this sign-in at
+    /// `POST /api/login/mfa` (single use, short-lived).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub mfa_ticket: Option<String>,
+    /// Present on `mfa_required`: the second factors the account can finish with
+    /// (`totp`, `backup_code`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub methods: Option<Vec<String>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -54,6 +64,7 @@ pub struct FieldErrorDoc {
         (name = "auth", description = "Sign up, sign in, refresh, sign out"),
         (name = "account", description = "The signed-in user's profile, sessions and password"),
         (name = "email", description = "Address verification, password reset and email change (links by mail)"),
+        (name = "mfa", description = "Second factors (TOTP, backup codes), two-step sign-in and step-up"),
         (name = "meta", description = "Keys, health and this document")
     )
 )]
@@ -152,6 +163,7 @@ mod tests {
         assert_eq!(
             documented,
             [
+                "DELETE /api/mfa/totp",
                 "DELETE /api/sessions/{id}",
                 "GET /.well-known/jwks.json",
                 "GET /api/profile",
@@ -163,11 +175,15 @@ mod tests {
                 "POST /api/email/verify",
                 "POST /api/email/verify/resend",
                 "POST /api/login",
+                "POST /api/login/mfa",
                 "POST /api/logout",
                 "POST /api/logout-all",
+                "POST /api/mfa/totp/confirm",
+                "POST /api/mfa/totp/enroll",
                 "POST /api/password",
                 "POST /api/password/forgot",
                 "POST /api/password/reset",
+                "POST /api/reauthenticate",
                 "POST /api/refresh",
                 "POST /api/register",
             ]
@@ -202,6 +218,8 @@ mod tests {
             | ErrorCode::InvalidSignature
             | ErrorCode::InvalidOrExpiredToken
             | ErrorCode::EmailUnverified
+            | ErrorCode::MfaRequired
+            | ErrorCode::StepUpRequired
             | ErrorCode::Forbidden
             | ErrorCode::NotFound
             | ErrorCode::MethodNotAllowed

@@ -6,9 +6,10 @@ use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use edgeauth_core::address;
+use edgeauth_core::assurance::Assurance;
 use edgeauth_core::headers;
 use edgeauth_core::refresh::{RefreshToken, RefreshTokenHash};
-use edgeauth_core::token::{issue_access_token, AccessGrant};
+use edgeauth_core::token::{issue_access_token_with, AccessGrant};
 use edgeauth_core::ErrorCode;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -37,8 +38,9 @@ pub struct TokenResponse {
 
 /// The outcome of a refresh, for the route to render.
 pub enum Refreshed {
-    /// The rotated pair, and the session's roles (its hash's `roles` field, for the edge).
-    Pair(Box<TokenResponse>, String),
+    /// The rotated pair, the session's roles (its hash's `roles` field, for the edge) and its
+    /// assurance (for the edge's rule check after a silent refresh).
+    Pair(Box<TokenResponse>, String, Assurance),
     Reused,
     Invalid,
     /// The edge request was a replay (its nonce was already claimed): nothing changed.
@@ -63,14 +65,31 @@ pub fn random_id() -> AppResult<String> {
     Ok(B64.encode(random_bytes::<16>()?))
 }
 
+/// How a sign-in proved the user, for the session it starts.
+pub struct SignIn<'a> {
+    /// `amr` of the session (`pwd`, or `pwd` + a second factor).
+    pub methods: &'a [&'a str],
+    /// The MFA ticket key the sign-in finishes (used up with the session).
+    pub ticket_key: Option<String>,
+}
+
+impl SignIn<'_> {
+    pub const PASSWORD: SignIn<'static> = SignIn {
+        methods: &[edgeauth_core::assurance::amr::PWD],
+        ticket_key: None,
+    };
+}
+
 /// Starts a session for a user who just proved their password in `check`: within the user's
 /// session cap, and only if the password is still the version that was checked (`None` if it
-/// changed meanwhile: a sign-in racing a password change leaves no session behind).
+/// changed meanwhile: a sign-in racing a password change leaves no session behind, and a
+/// ticket already used signs in no second time).
 pub async fn start(
     app: &AppState,
     record: UserRecord,
     client: &ClientInfo,
     check: &PasswordCheck,
+    sign_in: SignIn<'_>,
 ) -> AppResult<Option<TokenResponse>> {
     let s = &app.settings;
     let now_ms = now_millis();
@@ -79,6 +98,7 @@ pub async fn start(
     let refresh = RefreshToken::first(&session_id, random_bytes()?);
     let absolute_expiry = now + s.session_absolute_secs;
     let user = record.user;
+    let assurance = Assurance::new(sign_in.methods, now);
     let created = app
         .store
         .create_session(
@@ -95,6 +115,8 @@ pub async fn start(
                 absolute_expiry,
                 idle_secs: s.session_idle_secs,
                 absolute_secs: s.session_absolute_secs,
+                assurance: &assurance,
+                ticket_key: sign_in.ticket_key,
             },
             &check.attempt(),
             &s.login_limits,
@@ -111,7 +133,28 @@ pub async fn start(
     if evicted > 0 {
         tracing::info!(audit = "session_revoked", reason = "session_cap", user_id = %user.id, revoked = evicted);
     }
-    pair(app, user, &refresh, now, absolute_expiry).map(Some)
+    pair(app, user, &refresh, now, absolute_expiry, &assurance).map(Some)
+}
+
+/// After a step-up proven at `now`: the session's new assurance, a new refresh chain, and the
+/// pair carrying both. `None` if the session ended meanwhile.
+pub async fn step_up(
+    app: &AppState,
+    user: User,
+    session_id: &str,
+    assurance: &Assurance,
+    now: u64,
+) -> AppResult<Option<TokenResponse>> {
+    let refresh = RefreshToken::first(session_id, random_bytes()?);
+    let Some((absolute_expiry, _roles)) = app
+        .store
+        .step_up(&user.id, session_id, assurance, &refresh.hash(), now)
+        .await?
+    else {
+        return Ok(None);
+    };
+    tracing::info!(audit = "stepped_up", user_id = %user.id, session_id = %session_id, amr = %assurance.amr_field());
+    pair(app, user, &refresh, now, absolute_expiry, assurance).map(Some)
 }
 
 /// Whether `presented` is an ancestor of the session's current token, walked on a blocking
@@ -166,12 +209,20 @@ pub async fn refresh(
             absolute_expiry,
             account,
             roles,
+            assurance,
         } => {
             let Some(record) = account else {
                 return Ok(Refreshed::Invalid);
             };
-            let response = pair(app, record.user, &successor, now_secs(), absolute_expiry)?;
-            Ok(Refreshed::Pair(Box::new(response), roles))
+            let response = pair(
+                app,
+                record.user,
+                &successor,
+                now_secs(),
+                absolute_expiry,
+                &assurance,
+            )?;
+            Ok(Refreshed::Pair(Box::new(response), roles, assurance))
         }
         Rotated::Reused { user_id } => {
             tracing::warn!(audit = "refresh_token_reused", user_id = %user_id, session_id = presented.session_id(), "session revoked");
@@ -242,9 +293,10 @@ fn pair(
     refresh: &RefreshToken,
     now: u64,
     absolute_expiry: u64,
+    assurance: &Assurance,
 ) -> AppResult<TokenResponse> {
     let token_id = random_id()?;
-    let issued = issue_access_token(
+    let issued = issue_access_token_with(
         app.settings.keys.active(),
         &app.settings.policy,
         &AccessGrant {
@@ -254,6 +306,7 @@ fn pair(
             now,
             session_expires_at: absolute_expiry,
         },
+        assurance,
     )
     .map_err(AppError::internal)?;
     Ok(TokenResponse {
@@ -292,16 +345,20 @@ pub fn add_identity_headers(
     session_id: &str,
     roles: &str,
     username: &str,
+    assurance: &Assurance,
 ) {
     let out = response.headers_mut();
+    let (amr, auth_time) = (assurance.amr_field(), assurance.auth_time.to_string());
     for (name, value) in [
         (headers::REFRESHED_USER, user_id),
         (headers::REFRESHED_SESSION, session_id),
         (headers::REFRESHED_ROLES, roles),
         (headers::REFRESHED_USERNAME, username),
+        (headers::REFRESHED_AMR, amr.as_str()),
+        (headers::REFRESHED_AUTH_TIME, auth_time.as_str()),
     ] {
-        // Ids are URL-safe base64, role names `a-z 0-9 _ . : -`, usernames `A-Z a-z 0-9 _`:
-        // always valid values.
+        // Ids are URL-safe base64, role names `a-z 0-9 _ . : -`, usernames `A-Z a-z 0-9 _`,
+        // methods `a-z 0-9 _ ,`, times digits: always valid values.
         if let Ok(value) = HeaderValue::from_str(value) {
             out.insert(name, value);
         }

@@ -5,6 +5,7 @@ pub mod mail;
 
 use std::collections::HashMap;
 
+use edgeauth_core::assurance::Assurance;
 use edgeauth_core::mail::Purpose;
 use edgeauth_core::rate_limit::{Budget, LoginLimits};
 use edgeauth_core::redis_layout::{self as layout, scripts, LockSubject};
@@ -38,6 +39,8 @@ pub struct UserRecord {
     /// Bumped by every password change; a session is only created (and a change only applied)
     /// while it is still the version the password was checked against.
     pub password_version: String,
+    /// The TOTP secret, sealed (`edgeauth_core::mfa::MfaKey`), when TOTP is on.
+    pub totp: Option<String>,
 }
 
 pub struct NewUser<'a> {
@@ -72,6 +75,10 @@ pub struct NewSession<'a> {
     pub absolute_expiry: u64,
     pub idle_secs: u64,
     pub absolute_secs: u64,
+    /// How the sign-in authenticated (stored with the session, carried by every token pair).
+    pub assurance: &'a Assurance,
+    /// The MFA ticket key this sign-in finishes: used up with the session's creation.
+    pub ticket_key: Option<String>,
 }
 
 pub struct Rotation<'a> {
@@ -104,6 +111,8 @@ pub enum Rotated {
         account: Option<UserRecord>,
         /// The session hash's roles field (space-separated; empty: none).
         roles: String,
+        /// The session's `amr` and `auth_time`, for the new access token.
+        assurance: Assurance,
     },
     /// The edge request's nonce was already claimed: a replay, refused before anything changed.
     Replayed,
@@ -195,7 +204,31 @@ pub struct Store {
     login_gate: Script,
     login_failed: Script,
     rate_limit: Script,
+    totp_use: Script,
+    confirm_totp: Script,
+    disable_totp: Script,
+    step_up: Script,
     mail: mail::MailScripts,
+}
+
+/// What using a TOTP time step found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpUse {
+    Accepted,
+    /// This step (or a later one) was already used.
+    Replayed,
+    /// TOTP was turned off or replaced since the code was checked.
+    Gone,
+}
+
+/// What confirming a TOTP enrolment found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpConfirmed {
+    Enabled,
+    /// No such pending enrolment (expired, replaced, or the account is gone).
+    Gone,
+    /// TOTP is already on.
+    AlreadyOn,
 }
 
 /// What the login gate found: how long to wait, and the account if the email is known.
@@ -216,6 +249,10 @@ impl Store {
         let login_gate = Script::new(scripts::LOGIN_GATE);
         let login_failed = Script::new(scripts::LOGIN_FAILED);
         let rate_limit = Script::new(scripts::RATE_LIMIT);
+        let totp_use = Script::new(scripts::TOTP_USE);
+        let confirm_totp = Script::new(scripts::CONFIRM_TOTP);
+        let disable_totp = Script::new(scripts::DISABLE_TOTP);
+        let step_up = Script::new(scripts::STEP_UP);
         let mail = mail::MailScripts::new();
         let mut names = mail.names();
         names.extend([
@@ -229,6 +266,10 @@ impl Store {
             ("login_gate", &login_gate),
             ("login_failed", &login_failed),
             ("rate_limit", &rate_limit),
+            ("totp_use", &totp_use),
+            ("confirm_totp", &confirm_totp),
+            ("disable_totp", &disable_totp),
+            ("step_up", &step_up),
         ]);
         let redis = MeteredRedis::new(redis, &names);
         Self {
@@ -243,6 +284,10 @@ impl Store {
             login_gate,
             login_failed,
             rate_limit,
+            totp_use,
+            confirm_totp,
+            disable_totp,
+            step_up,
             mail,
         }
     }
@@ -315,18 +360,21 @@ impl Store {
         attempt: &Attempt<'_>,
         limits: &LoginLimits,
     ) -> AppResult<Checked<u64>> {
+        let keys = [
+            layout::session(s.id),
+            layout::user_sessions(s.user_id),
+            layout::user(s.user_id),
+            attempt.lock_key(),
+            layout::login_successes_by_ip(attempt.address),
+            layout::login_successes_by_account(attempt.account_tag),
+        ]
+        .into_iter()
+        .chain(s.ticket_key.clone());
         let reply = self
             .redis
             .eval_script(
                 &self.create_session,
-                [
-                    layout::session(s.id),
-                    layout::user_sessions(s.user_id),
-                    layout::user(s.user_id),
-                    attempt.lock_key(),
-                    layout::login_successes_by_ip(attempt.address),
-                    layout::login_successes_by_account(attempt.account_tag),
-                ],
+                keys,
                 [
                     s.user_id.to_owned(),
                     s.id.to_owned(),
@@ -343,6 +391,8 @@ impl Store {
                     s.created_at_ms.to_string(),
                     limits.ip_success_window_secs.to_string(),
                     limits.account_success_window_secs.to_string(),
+                    s.assurance.amr_field(),
+                    s.assurance.auth_time.to_string(),
                 ],
             )
             .await?;
@@ -414,7 +464,7 @@ impl Store {
             )
             .await?;
         let items = reply.as_array().unwrap_or_default();
-        if let [status, _uid, abs, roles, account @ ..] = items {
+        if let [status, _uid, abs, roles, amr, auth_time, account @ ..] = items {
             if matches!(status.as_str(), Some("rotated" | "grace")) {
                 let Some(abs) = abs.as_str().and_then(|a| a.parse().ok()) else {
                     // Not `unexpected`: the reply carries the account, password hash included.
@@ -430,6 +480,7 @@ impl Store {
                 return Ok(Rotated::Ok {
                     absolute_expiry: abs,
                     roles: roles.to_owned(),
+                    assurance: Assurance::from_fields(amr.as_str(), auth_time.as_str()),
                     account: user_record_from(&Value::Array(account.to_vec())),
                 });
             }
@@ -615,6 +666,7 @@ impl Store {
                 },
                 password_hash: pw.to_owned(),
                 password_version: text(3).unwrap_or("0").to_owned(),
+                totp: text(8).filter(|t| !t.is_empty()).map(str::to_owned),
             }),
             _ => None,
         };
@@ -677,6 +729,198 @@ impl Store {
         Ok(!reply.is_nil())
     }
 
+    /// Remembers a sign-in waiting for its second factor for `ttl_secs`.
+    pub async fn put_mfa_ticket(
+        &self,
+        ticket_hash: &str,
+        sign_in: &str,
+        ttl_secs: u64,
+    ) -> AppResult<()> {
+        self.redis
+            .execute(
+                &cmd("SET")
+                    .arg(layout::mfa_ticket(ticket_hash))
+                    .arg(sign_in)
+                    .arg("EX")
+                    .arg(ttl_secs),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The sign-in a ticket stands for, while it lasts and has not been used.
+    pub async fn mfa_ticket(&self, ticket_hash: &str) -> AppResult<Option<String>> {
+        let reply = self
+            .redis
+            .execute(&cmd("GET").arg(layout::mfa_ticket(ticket_hash)))
+            .await?;
+        Ok(reply.as_str().map(str::to_owned))
+    }
+
+    /// Uses a TOTP time step of the account's secret `sealed`, at most once.
+    pub async fn use_totp_step(
+        &self,
+        user_id: &str,
+        sealed: &str,
+        step: u64,
+    ) -> AppResult<TotpUse> {
+        let reply = self
+            .redis
+            .eval_script(
+                &self.totp_use,
+                [layout::user(user_id)],
+                [sealed.to_owned(), step.to_string()],
+            )
+            .await?;
+        match reply.as_str() {
+            Some("ok") => Ok(TotpUse::Accepted),
+            Some("replayed") => Ok(TotpUse::Replayed),
+            Some("gone") => Ok(TotpUse::Gone),
+            _ => Err(unexpected("totp_use", &reply)),
+        }
+    }
+
+    /// Uses a backup code (by hash): true if it was one of the user's unused codes.
+    pub async fn use_backup_code(&self, user_id: &str, code_hash: &str) -> AppResult<bool> {
+        let reply = self
+            .redis
+            .execute(
+                &cmd("SREM")
+                    .arg(layout::backup_codes(user_id))
+                    .arg(code_hash),
+            )
+            .await?;
+        Ok(reply.as_i64() == Some(1))
+    }
+
+    /// Keeps an enrolment's sealed secret for `ttl_secs` (a newer enrolment replaces it).
+    pub async fn put_pending_totp(
+        &self,
+        user_id: &str,
+        sealed: &str,
+        ttl_secs: u64,
+    ) -> AppResult<()> {
+        self.redis
+            .execute(
+                &cmd("SET")
+                    .arg(layout::pending_totp(user_id))
+                    .arg(sealed)
+                    .arg("EX")
+                    .arg(ttl_secs),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn pending_totp(&self, user_id: &str) -> AppResult<Option<String>> {
+        let reply = self
+            .redis
+            .execute(&cmd("GET").arg(layout::pending_totp(user_id)))
+            .await?;
+        Ok(reply.as_str().map(str::to_owned))
+    }
+
+    /// Turns TOTP on with the pending secret `sealed` (its first code at `step`) and these
+    /// backup code hashes.
+    pub async fn confirm_totp(
+        &self,
+        user_id: &str,
+        sealed: &str,
+        step: u64,
+        backup_hashes: &[String],
+    ) -> AppResult<TotpConfirmed> {
+        let reply = self
+            .redis
+            .eval_script(
+                &self.confirm_totp,
+                [
+                    layout::user(user_id),
+                    layout::pending_totp(user_id),
+                    layout::backup_codes(user_id),
+                ],
+                [sealed.to_owned(), step.to_string()]
+                    .into_iter()
+                    .chain(backup_hashes.iter().cloned()),
+            )
+            .await?;
+        match reply.as_str() {
+            Some("ok") => Ok(TotpConfirmed::Enabled),
+            Some("gone") => Ok(TotpConfirmed::Gone),
+            Some("exists") => Ok(TotpConfirmed::AlreadyOn),
+            _ => Err(unexpected("confirm_totp", &reply)),
+        }
+    }
+
+    /// Turns TOTP off; false if it was not on.
+    pub async fn disable_totp(&self, user_id: &str) -> AppResult<bool> {
+        let reply = self
+            .redis
+            .eval_script(
+                &self.disable_totp,
+                [layout::user(user_id), layout::backup_codes(user_id)],
+                Vec::<String>::new(),
+            )
+            .await?;
+        Ok(reply.as_i64() == Some(1))
+    }
+
+    /// The session's assurance, if the session exists and is the user's.
+    pub async fn session_assurance(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> AppResult<Option<Assurance>> {
+        let reply = self
+            .redis
+            .execute(
+                &cmd("HMGET")
+                    .arg(layout::session(session_id))
+                    .arg(layout::SESSION_USER_FIELD)
+                    .arg("amr")
+                    .arg("auth_time"),
+            )
+            .await?;
+        let items = reply.as_array().unwrap_or_default();
+        let text = |i: usize| items.get(i).and_then(Value::as_str);
+        Ok((text(0) == Some(user_id)).then(|| Assurance::from_fields(text(1), text(2))))
+    }
+
+    /// Records a step-up on the session and restarts its refresh chain at `refresh_hash`.
+    /// Returns the session's absolute end and roles, or `None` if the session is gone.
+    pub async fn step_up(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        assurance: &Assurance,
+        refresh_hash: &RefreshTokenHash,
+        now: u64,
+    ) -> AppResult<Option<(u64, String)>> {
+        let reply = self
+            .redis
+            .eval_script(
+                &self.step_up,
+                [layout::session(session_id)],
+                [
+                    user_id.to_owned(),
+                    assurance.amr_field(),
+                    assurance.auth_time.to_string(),
+                    refresh_hash.0.clone(),
+                    now.to_string(),
+                ],
+            )
+            .await?;
+        let items = reply.as_array().unwrap_or_default();
+        let parts: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+        match parts.as_slice() {
+            ["ok", abs, roles] => Ok(Some((
+                abs.parse().map_err(|_| unexpected("step_up", &reply))?,
+                (*roles).to_owned(),
+            ))),
+            ["gone"] => Ok(None),
+            _ => Err(unexpected("step_up", &reply)),
+        }
+    }
+
     /// [`Store::claim_nonce`] and the caller's account ([`Store::user_record`]) in one round
     /// trip: a pipeline of the nonce's `SET NX` and the user's `HGETALL`, in that order. The
     /// account is only returned when the nonce was claimed (`Ok(None)` is a replay): the claim
@@ -722,10 +966,12 @@ fn user_record_from(reply: &Value) -> Option<UserRecord> {
     }
     let password_hash = fields.remove("pw").unwrap_or_default();
     let password_version = fields.remove("pwv").unwrap_or_else(|| "0".to_owned());
+    let totp = fields.remove("totp").filter(|t| !t.is_empty());
     Some(UserRecord {
         user: user_from_fields(fields),
         password_hash,
         password_version,
+        totp,
     })
 }
 

@@ -16,6 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_edgeauth-origin");
 /// Random fixtures: configured secrets must look random, and differ by role.
 const SECRET: &str = "jM2tV32u8zkm_gnJaYE5WSRYtka2576I7ZkJv_zrB-w";
 const REFRESH_SECRET: &str = "Q99_1QO4A7YPAIlGE4hETHj4EuK4cJvCKDyZ59Qp-PU";
+const MFA_KEY: &str = "Iy8QUIJUZ9D6MP_j3FXldQ600UGpQ_q6njK4tARcLbc";
 
 /// Runs the binary with exactly `env` (nothing inherited) in an empty directory (no `.env`).
 fn run(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
@@ -76,6 +77,7 @@ fn valid_env(keys: &str) -> Vec<(&'static str, String)> {
         ("EDGEAUTH_SIGNING_KEYS", keys.to_owned()),
         ("EDGEAUTH_EDGE_SECRET", SECRET.to_owned()),
         ("EDGEAUTH_REFRESH_SECRET", REFRESH_SECRET.to_owned()),
+        ("EDGEAUTH_MFA_KEY", MFA_KEY.to_owned()),
         ("EDGEAUTH_LISTEN", "127.0.0.1:0".to_owned()),
         ("EDGEAUTH_ADMIN_LISTEN", "127.0.0.1:0".to_owned()),
     ]

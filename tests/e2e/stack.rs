@@ -244,6 +244,7 @@ pub struct Stack {
     _hang: TcpListener,
     dead_port: u16,
     refresh_secret: String,
+    mfa_key: String,
     pub issuer: String,
     pub audience: String,
     pub options: StackOptions,
@@ -281,6 +282,7 @@ impl Stack {
         let bridge_readonly_token = random_b64(24)?;
         let edge_secret = random_b64(32)?;
         let refresh_secret = random_b64(32)?;
+        let mfa_key = random_b64(32)?;
         let signing_keys = SigningKeyRing::new(vec![SigningKey::ed25519(
             &format!("e2e-{}", random_b64(6)?),
             Ed25519KeyPair::generate(),
@@ -322,6 +324,7 @@ impl Stack {
             _hang: hang,
             dead_port,
             refresh_secret,
+            mfa_key,
             issuer,
             audience,
             options,
@@ -453,6 +456,8 @@ impl Stack {
             {"name": "e2e-echo", "path": "/e2e/echo/*", "handler": "app:echo", "policy": "optional", "body_limit": ECHO_BODY_LIMIT},
             {"name": "e2e-echo-auth", "path": "/e2e/echo-auth/*", "handler": "app:echo", "policy": "authenticated"},
             {"name": "e2e-echo-cookie", "path": "/e2e/echo-cookie/*", "handler": "app:echo", "policy": "authenticated", "cookie": true},
+            {"name": "e2e-echo-mfa", "path": "/e2e/echo-mfa/*", "handler": "app:echo", "policy": "authenticated", "mfa": true, "cookie": true},
+            {"name": "e2e-echo-recent", "path": "/e2e/echo-recent/*", "handler": "app:echo", "policy": "authenticated", "max_age": 300},
             {"name": "e2e-dead", "path": "/e2e/dead/*", "handler": "app:dead", "policy": "public"},
             {"name": "e2e-hang", "path": "/e2e/hang/*", "handler": "app:hang", "policy": "public"},
         ]);
@@ -835,6 +840,7 @@ impl Stack {
             .env("EDGEAUTH_SIGNING_KEYS", self.signing_keys.to_private_json())
             .env("EDGEAUTH_EDGE_SECRET", &self.edge_secret)
             .env("EDGEAUTH_REFRESH_SECRET", &self.refresh_secret)
+            .env("EDGEAUTH_MFA_KEY", &self.mfa_key)
             .env("EDGEAUTH_ISSUER", &self.issuer)
             .env("EDGEAUTH_AUDIENCE", &self.audience)
             .env(

@@ -1,6 +1,7 @@
 //! Authenticating a request: the Bearer token's signature and claims (no I/O), then the session
 //! owner that Redis reported.
 
+use edgeauth_core::assurance::Assurance;
 use edgeauth_core::keys::VerificationKeys;
 use edgeauth_core::roles::Roles;
 use edgeauth_core::token::{verify_access_token, TokenPolicy, VerifiedAccessToken};
@@ -20,6 +21,8 @@ pub struct Identity {
     /// The user's username as the session recorded it at sign-in (sessions older than that
     /// record have none); apps get it as the assertion's `preferred_username`.
     pub username: Option<String>,
+    /// The token's `amr` and `auth_time`, for rules that require a step-up.
+    pub assurance: Assurance,
 }
 
 /// What the edge's one Redis command (`HMGET <session> uid roles name`) found.
@@ -79,6 +82,7 @@ pub fn confirm_session(
             session_id: token.session_id,
             roles: Roles::from_field(session.roles.as_deref()),
             username: session.username.clone().filter(|name| !name.is_empty()),
+            assurance: token.assurance,
         }),
         Some(_) => Err(EdgeError::invalid_token(format!(
             "session {} belongs to another user",
@@ -200,6 +204,7 @@ pub(crate) mod tests {
                 session_id: "s1".into(),
                 roles: Roles::from_field(Some("admin editor")),
                 username: Some("ada_l".into()),
+                assurance: Assurance::default(),
             }
         );
         let no_roles = confirm_session(verified(), &fields(Some("u1"), None)).unwrap();

@@ -39,6 +39,10 @@ pub enum EdgeError {
     Forbidden {
         detail: String,
     },
+    /// Authenticated, but the rule wants a second factor or a more recent authentication.
+    StepUpRequired {
+        detail: String,
+    },
     /// An app upstream could not be reached (refused, reset, DNS).
     UpstreamUnavailable {
         detail: String,
@@ -77,6 +81,7 @@ impl EdgeError {
             Self::CorsForbidden | Self::CrossSiteRequest { .. } | Self::Forbidden { .. } => {
                 ErrorCode::Forbidden
             }
+            Self::StepUpRequired { .. } => ErrorCode::StepUpRequired,
             Self::UpstreamUnavailable { .. } => ErrorCode::UpstreamUnavailable,
             Self::UpstreamTimeout { .. } => ErrorCode::UpstreamTimeout,
             Self::Internal { .. } => ErrorCode::InternalError,
@@ -113,6 +118,11 @@ impl EdgeError {
                     .to_owned()
             }
             Self::Forbidden { .. } => "You lack a role this endpoint requires.".to_owned(),
+            Self::StepUpRequired { .. } => {
+                "This endpoint needs a second factor or a recent sign-in: reauthenticate \
+                 (POST /api/reauthenticate), then try again."
+                    .to_owned()
+            }
             Self::UpstreamUnavailable { .. } => {
                 "The application behind this path is not reachable right now.".to_owned()
             }
@@ -159,6 +169,7 @@ impl fmt::Display for EdgeError {
             | Self::BadRequest { detail }
             | Self::CrossSiteRequest { detail }
             | Self::Forbidden { detail }
+            | Self::StepUpRequired { detail }
             | Self::UpstreamUnavailable { detail }
             | Self::UpstreamTimeout { detail }
             | Self::Internal { detail } => write!(f, "{code}: {detail}"),
@@ -213,6 +224,11 @@ mod tests {
                 EdgeError::Forbidden { detail: "x".into() },
                 403,
                 "forbidden",
+            ),
+            (
+                EdgeError::StepUpRequired { detail: "x".into() },
+                403,
+                "step_up_required",
             ),
             (
                 EdgeError::UpstreamUnavailable { detail: "x".into() },

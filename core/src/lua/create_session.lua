@@ -4,17 +4,20 @@
 -- username (what the edge tells apps as `preferred_username`; usernames never change). Also
 -- clears the login lock the caller just passed and counts the successful sign-in.
 -- KEYS: session hash, user session index, user hash, login lock to clear, address success
---       counter, account success counter.
+--       counter, account success counter, and optionally the MFA ticket the sign-in finishes
+--       (used up here: a ticket signs in once).
 -- ARGV: uid, session id, created_at (s), ua, ip, refresh hash, abs_exp, ttl (s), index ttl (s),
 --       password version read with the hash, session cap, session key prefix, created (ms),
---       address success window (s), account success window (s).
--- Reply: {'ok', sessions revoked by the cap} or {'stale'}.
+--       address success window (s), account success window (s), amr (comma-separated),
+--       auth_time (s).
+-- Reply: {'ok', sessions revoked by the cap} or {'stale'} (also when the ticket was used).
+if KEYS[7] and redis.call('DEL', KEYS[7]) == 0 then return {'stale'} end
 local user = redis.call('HMGET', KEYS[3], 'pw', 'pwv', 'roles', 'username')
 if not user[1] or (user[2] or '0') ~= ARGV[10] then return {'stale'} end
 session_index(KEYS[2], ARGV[12])
 redis.call('HSET', KEYS[1], 'uid', ARGV[1], 'created_at', ARGV[3], 'last_used_at', ARGV[3],
   'ua', ARGV[4], 'ip', ARGV[5], 'gen', 0, 'rt', ARGV[6], 'rotated_at_ms', 0, 'abs_exp', ARGV[7],
-  'roles', user[3] or '', 'name', user[4] or '')
+  'roles', user[3] or '', 'name', user[4] or '', 'amr', ARGV[16], 'auth_time', ARGV[17])
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 redis.call('ZADD', KEYS[2], ARGV[13], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[9])

@@ -6,7 +6,7 @@
 -- ARGV: now (s), address failure budget, account failure budget, address success budget,
 --       account success budget, '1' for a known device (only its own lock applies to it),
 --       user key prefix.
--- Reply: {retry_after_secs, user id or '', pw, pwv, username, email, created_at, ev};
+-- Reply: {retry_after_secs, user id or '', pw, pwv, username, email, created_at, ev, totp};
 --        retry_after 0 means go ahead.
 local now = tonumber(ARGV[1])
 local retry = 0
@@ -21,5 +21,6 @@ local failures = math.max(over(KEYS[2], ARGV[2]), over(KEYS[3], ARGV[3]))
 if ARGV[6] ~= '1' then retry = math.max(retry, failures) end
 retry = math.max(retry, over(KEYS[4], ARGV[4]), over(KEYS[5], ARGV[5]))
 local uid = redis.call('GET', KEYS[6]) or ''
-local u = redis.call('HMGET', ARGV[7] .. uid, 'pw', 'pwv', 'username', 'email', 'created_at', 'ev')
-return {retry, uid, u[1], u[2], u[3], u[4], u[5], u[6]}
+local u = redis.call('HMGET', ARGV[7] .. uid, 'pw', 'pwv', 'username', 'email', 'created_at', 'ev',
+  'totp')
+return {retry, uid, u[1], u[2], u[3], u[4], u[5], u[6], u[7]}

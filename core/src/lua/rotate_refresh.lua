@@ -8,11 +8,12 @@
 -- Replies:
 --   {'replayed'}               the nonce was already claimed: nothing was read or changed
 --   {'limited', retry_after}   the client address used up its refresh budget
---   {'rotated', uid, abs_exp, roles, field, value, ...}
+--   {'rotated', uid, abs_exp, roles, amr, auth_time, field, value, ...}
 --                              the presented token was current; its successor is now current;
---                              roles: the session's roles field ('' if none); then the user's
+--                              roles: the session's roles field ('' if none); amr and
+--                              auth_time: the session's assurance ('' if none); then the user's
 --                              record (HGETALL of the user hash, empty if the account is gone)
---   {'grace', uid, abs_exp, roles, field, value, ...}
+--   {'grace', uid, abs_exp, roles, amr, auth_time, field, value, ...}
 --                              the presented token is the predecessor of the current one, and
 --                              that successor is still unused (it would have rotated otherwise),
 --                              within the grace window (racing tabs) or the recovery window (a
@@ -34,9 +35,10 @@ if used == 1 then redis.call('EXPIRE', KEYS[2], ARGV[10]) end
 if used > tonumber(ARGV[9]) then
   return {'limited', tostring(math.max(redis.call('TTL', KEYS[2]), 1))}
 end
-local s = redis.call('HMGET', KEYS[1], 'uid', 'gen', 'rt', 'rotated_at_ms', 'abs_exp', 'roles')
+local s = redis.call('HMGET', KEYS[1], 'uid', 'gen', 'rt', 'rotated_at_ms', 'abs_exp', 'roles',
+  'amr', 'auth_time')
 local uid, gen, rt, rotated_at, abs_exp = s[1], tonumber(s[2]), s[3], tonumber(s[4]), tonumber(s[5])
-local roles = s[6] or ''
+local roles, amr, auth_time = s[6] or '', s[7] or '', s[8] or ''
 if not uid or not gen then return {'invalid'} end
 local presented_gen = tonumber(ARGV[1])
 local now_ms = tonumber(ARGV[4])
@@ -50,11 +52,11 @@ if presented_gen == gen and ARGV[2] == rt then
   redis.call('HSET', KEYS[1], 'gen', gen + 1, 'rt', ARGV[3], 'rotated_at_ms', now_ms,
     'last_used_at', math.floor(now_ms / 1000), 'ua', ARGV[7], 'ip', ARGV[8])
   redis.call('EXPIRE', KEYS[1], ttl)
-  return with_user({'rotated', uid, tostring(abs_exp), roles}, uid)
+  return with_user({'rotated', uid, tostring(abs_exp), roles, amr, auth_time}, uid)
 end
 if presented_gen + 1 == gen and ARGV[3] == rt then
   if now_ms - rotated_at <= math.max(tonumber(ARGV[5]), tonumber(ARGV[11])) then
-    return with_user({'grace', uid, tostring(abs_exp), roles}, uid)
+    return with_user({'grace', uid, tostring(abs_exp), roles, amr, auth_time}, uid)
   end
   redis.call('DEL', KEYS[1])
   return {'reused', uid}

@@ -9,6 +9,7 @@ mod parse;
 
 pub use parse::RouteTableError;
 
+use crate::assurance::StepUpRule;
 use crate::roles::Roles;
 
 /// The auth API's routes, bundled with the worker (and with `check-edge-config`).
@@ -115,6 +116,9 @@ pub struct Rule {
     /// Whether the access cookie authenticates like a Bearer token (`"cookie": true`; app rules
     /// that need an identity): browser navigations, `crate::navigation`.
     pub accepts_cookie: bool,
+    /// What the caller's authentication must also show (`"mfa": true`, `"max_age": <s>`):
+    /// otherwise 403 `step_up_required` (`crate::assurance`).
+    pub step_up: StepUpRule,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

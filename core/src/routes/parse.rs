@@ -8,7 +8,11 @@ use super::{
     Handler, Pattern, Policy, RouteTable, Rule, Upstream, DEFAULT_APP_BODY_LIMIT,
     DEFAULT_ASSERTION_HEADER, DEFAULT_UPSTREAM_TIMEOUT_MS, MAX_APP_BODY_LIMIT,
 };
+use crate::assurance::StepUpRule;
 use crate::roles::{is_valid_role, MAX_ROLES};
+
+/// Longest `max_age` a rule may set: the absolute session lifetime's order (30 days).
+const MAX_RULE_MAX_AGE: u64 = 30 * 24 * 3600;
 
 /// What is wrong with a route table, and where.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +49,8 @@ struct RawRule<'a> {
     policy: &'a Value,
     body_limit: Option<u64>,
     cookie: bool,
+    mfa: bool,
+    max_age: Option<u64>,
 }
 
 // The tables are read through `serde_json::Value` and these few accessors rather than
@@ -153,6 +159,8 @@ fn raw_rule(value: &Value) -> Result<RawRule<'_>, String> {
             "policy",
             "body_limit",
             "cookie",
+            "mfa",
+            "max_age",
         ],
     )?;
     Ok(RawRule {
@@ -164,6 +172,8 @@ fn raw_rule(value: &Value) -> Result<RawRule<'_>, String> {
         policy: field(object, "policy").ok_or("missing field `policy`")?,
         body_limit: whole_number(object, "body_limit")?,
         cookie: flag(object, "cookie")?,
+        mfa: flag(object, "mfa")?,
+        max_age: whole_number(object, "max_age")?,
     })
 }
 
@@ -398,6 +408,17 @@ fn rule(raw: RawRule<'_>, upstreams: &[Upstream]) -> Result<Rule, String> {
             "cookie applies to app rules whose policy is authenticated, any_of or all_of".into(),
         );
     }
+    if (raw.mfa || raw.max_age.is_some()) && !needs_identity {
+        return Err(
+            "mfa and max_age apply to rules whose policy is authenticated, any_of or all_of".into(),
+        );
+    }
+    if raw
+        .max_age
+        .is_some_and(|age| !(1..=MAX_RULE_MAX_AGE).contains(&age))
+    {
+        return Err(format!("max_age must be 1-{MAX_RULE_MAX_AGE} seconds"));
+    }
     Ok(Rule {
         name: raw.name,
         path: raw.path,
@@ -408,6 +429,10 @@ fn rule(raw: RawRule<'_>, upstreams: &[Upstream]) -> Result<Rule, String> {
         policy,
         body_limit,
         accepts_cookie: raw.cookie,
+        step_up: StepUpRule {
+            mfa: raw.mfa,
+            max_age: raw.max_age,
+        },
     })
 }
 

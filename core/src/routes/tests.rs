@@ -11,6 +11,7 @@ const NOTES: &str = r#"{
     {"name": "notes", "path": "/notes/*", "methods": ["GET", "POST"], "handler": "app:notes", "policy": "authenticated"},
     {"name": "notes-public", "path": "/notes/public/*", "methods": ["GET"], "handler": "app:notes", "policy": "public"},
     {"name": "notes-admin", "path": "/notes/api/admin/*", "methods": ["GET"], "handler": "app:notes", "policy": {"any_of": ["admin"]}, "cookie": true},
+    {"name": "notes-secure", "path": "/notes/api/secure", "methods": ["GET"], "handler": "app:notes", "policy": "authenticated", "mfa": true, "max_age": 300},
     {"name": "notes-internal", "path": "/notes/internal/*", "policy": "deny"},
     {"name": "notes-upload", "path": "/notes/api/upload", "methods": ["POST"], "handler": "app:notes", "policy": "authenticated", "body_limit": 67108864},
     {"name": "notes-item", "path": "/notes/api/notes/{id}", "methods": ["GET", "DELETE"], "handler": "app:notes", "policy": "authenticated"},
@@ -475,6 +476,28 @@ fn bad_tables_are_refused_naming_the_rule() {
             "body_limit",
         ),
         (
+            one(r#"{"name":"r","path":"/x","handler":"app:a","policy":"public","mfa":true}"#),
+            "route rule \"r\"",
+            "mfa and max_age apply to rules whose policy is authenticated",
+        ),
+        (
+            one(r#"{"name":"r","path":"/x","handler":"app:a","policy":"optional","max_age":60}"#),
+            "route rule \"r\"",
+            "mfa and max_age apply",
+        ),
+        (
+            one(
+                r#"{"name":"r","path":"/x","handler":"app:a","policy":"authenticated","max_age":0}"#,
+            ),
+            "route rule \"r\"",
+            "max_age must be 1-2592000 seconds",
+        ),
+        (
+            one(r#"{"name":"r","path":"/x","handler":"app:a","policy":"authenticated","mfa":1}"#),
+            "route rule \"r\"",
+            "`mfa` must be true or false",
+        ),
+        (
             one(r#"{"name":"r","path":"/x","handler":"app:a","policy":"public","cookie":true}"#),
             "route rule \"r\"",
             "cookie applies to app rules whose policy is authenticated",
@@ -615,7 +638,7 @@ fn equally_specific_rules_for_a_common_method_are_ambiguous() {
 fn a_blank_deployment_table_is_just_the_builtin_one() {
     let builtin = RouteTable::with_builtin("  \n").unwrap();
     assert!(builtin.upstreams().is_empty());
-    assert_eq!(builtin.rules().len(), 27);
+    assert_eq!(builtin.rules().len(), 32);
 }
 
 #[test]
@@ -643,4 +666,23 @@ fn the_page_rules_are_exactly_the_files_in_web() {
         .collect();
     routed.sort_unstable();
     assert_eq!(files, routed, "web/ and builtin.json's page rules disagree");
+}
+
+#[test]
+fn rules_carry_their_step_up_requirement() {
+    use crate::assurance::StepUpRule;
+    let t = table();
+    let secure = t.find("h", "GET", "/notes/api/secure").unwrap();
+    assert_eq!(
+        secure.step_up,
+        StepUpRule {
+            mfa: true,
+            max_age: Some(300)
+        }
+    );
+    assert!(!t
+        .find("h", "GET", "/notes/x")
+        .unwrap()
+        .step_up
+        .is_required());
 }

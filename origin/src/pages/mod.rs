@@ -1,5 +1,6 @@
-//! The hosted pages a browser signs in with, without JavaScript: `/auth/sign-in`,
-//! `/auth/register`, `/auth/sign-out` and `/auth/signed-out`. HTML forms in, HTML or a 303 out.
+//! The hosted pages a browser signs in with, without JavaScript: `/auth/sign-in` (with its code
+//! step for accounts with a second factor), `/auth/register`, `/auth/sign-out` and
+//! `/auth/signed-out`. HTML forms in, HTML or a 303 out.
 //!
 //! The form POSTs run the JSON API's own handlers (`routes::auth::login`, `register`, `logout`):
 //! the same budgets, lockouts, device credential and cookies, so a browser signed in here is
@@ -29,6 +30,7 @@ use crate::edge_trust::EdgeContext;
 use crate::error::AppError;
 use crate::extract::ApiJson;
 use crate::routes::auth::{self, LoginRequest, RegisterRequest};
+use crate::routes::mfa::{self, LoginMfaRequest};
 
 pub use render::Page;
 
@@ -63,6 +65,9 @@ struct SignInForm {
     #[serde(default)]
     password: String,
     next: Option<String>,
+    /// The code step: the ticket of the password step and the code (or a backup code).
+    mfa_ticket: Option<String>,
+    code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -101,11 +106,54 @@ async fn sign_in(
         Err(rejection) => return unreadable_form(&rejection, SIGN_IN),
     };
     let next = NextPath::sanitize(form.next.as_deref());
+    if let Some(ticket) = form.mfa_ticket.filter(|t| !t.is_empty()) {
+        return sign_in_code(
+            app,
+            ctx,
+            headers,
+            next,
+            ticket,
+            form.code.unwrap_or_default(),
+        )
+        .await;
+    }
     let request = LoginRequest::new(form.email.clone(), form.password);
     match auth::login(State(app), ctx, headers, ApiJson(request)).await {
         Ok(signed_in) => see_other(next.as_str(), &signed_in),
+        Err(AppError::MfaRequired { ticket, .. }) => {
+            Page::sign_in_code(&next, &ticket).into_response()
+        }
         Err(error) => Page::sign_in(&next)
             .with_email(&form.email)
+            .with_error(&error)
+            .into_response(),
+    }
+}
+
+/// The code step of `POST /auth/sign-in` (`mfa_ticket`, `code`, `next`): six digits are a TOTP
+/// code, anything else a backup code. A wrong code shows the step again (same ticket); an
+/// expired or used ticket, the sign-in form.
+async fn sign_in_code(
+    app: AppState,
+    ctx: EdgeContext,
+    headers: HeaderMap,
+    next: NextPath,
+    ticket: String,
+    code: String,
+) -> Response {
+    let code = code.trim().to_owned();
+    let is_totp = code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit());
+    let request = if is_totp {
+        LoginMfaRequest::new(ticket.clone(), Some(code), None)
+    } else {
+        LoginMfaRequest::new(ticket.clone(), None, Some(code))
+    };
+    match mfa::login_mfa(State(app), ctx, headers, ApiJson(request)).await {
+        Ok(signed_in) => see_other(next.as_str(), &signed_in),
+        Err(AppError::Api(e)) if e.code == ErrorCode::InvalidOrExpiredToken => Page::sign_in(&next)
+            .with_error(&AppError::Api(e))
+            .into_response(),
+        Err(error) => Page::sign_in_code(&next, &ticket)
             .with_error(&error)
             .into_response(),
     }

@@ -20,6 +20,10 @@ const SOURCES: &[(&str, &str)] = &[
     ("layout.html", include_str!("templates/layout.html")),
     ("field.html", include_str!("templates/field.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
+    (
+        "sign_in_code.html",
+        include_str!("templates/sign_in_code.html"),
+    ),
     ("register.html", include_str!("templates/register.html")),
     ("signed_out.html", include_str!("templates/signed_out.html")),
     ("problem.html", include_str!("templates/problem.html")),
@@ -47,6 +51,8 @@ pub struct Page {
     errors: BTreeMap<String, String>,
     email: String,
     username: String,
+    /// The MFA ticket the code step carries (hidden field).
+    ticket: String,
     back: (&'static str, &'static str),
     retry_after: Option<HeaderValue>,
 }
@@ -63,6 +69,7 @@ impl Page {
             errors: BTreeMap::new(),
             email: String::new(),
             username: String::new(),
+            ticket: String::new(),
             back: ("/", "Home"),
             retry_after: None,
         }
@@ -70,6 +77,13 @@ impl Page {
 
     pub fn sign_in(next: &NextPath) -> Self {
         Self::new("sign_in.html", "Sign in", next)
+    }
+
+    /// The sign-in's second step: the code (or a backup code), the ticket in a hidden field.
+    pub fn sign_in_code(next: &NextPath, ticket: &str) -> Self {
+        let mut page = Self::new("sign_in_code.html", "Two-step verification", next);
+        page.ticket = ticket.to_owned();
+        page
     }
 
     pub fn register(next: &NextPath) -> Self {
@@ -139,6 +153,7 @@ impl Page {
             errors => &self.errors,
             email => &self.email,
             username => &self.username,
+            ticket => &self.ticket,
             register_href => self.next.page_url(REGISTER),
             sign_in_href => self.next.page_url(SIGN_IN),
             back_href => self.back.0,
@@ -210,6 +225,7 @@ mod tests {
         let error = ApiError::new(ErrorCode::InvalidCredentials, "Nope.");
         for page in [
             Page::sign_in(&next),
+            Page::sign_in_code(&next, "t"),
             Page::register(&next),
             Page::signed_out(),
             Page::problem("Oops", &error, ("/", "Home")),
@@ -247,6 +263,24 @@ mod tests {
         let register = html(Page::register(&next));
         assert!(register.contains(r#"action="/auth/register""#));
         assert!(register.contains(r#"name="username""#));
+    }
+
+    #[test]
+    fn the_code_step_carries_the_ticket_and_next() {
+        let next = NextPath::sanitize(Some("/notes/"));
+        let page = html(Page::sign_in_code(&next, "tick_et-1"));
+        assert!(page.contains(r#"<form method="post" action="/auth/sign-in">"#));
+        assert!(
+            page.contains(r#"name="mfa_ticket" value="tick_et-1""#),
+            "{page}"
+        );
+        assert!(
+            page.contains(r#"name="next" value="&#x2f;notes&#x2f;""#),
+            "{page}"
+        );
+        assert!(page.contains(r#"<label for="code">"#));
+        assert!(page.contains(r#"autocomplete="one-time-code""#));
+        assert!(!page.contains(r#"name="password""#));
     }
 
     #[test]

@@ -154,6 +154,7 @@ pub struct PasswordChange {
         (status = 204, description = "Changed; all other sessions are revoked"),
         (status = 400, description = "`bad_request` or `validation_failed` (the new password)", body = ErrorResponse),
         (status = 401, description = "`invalid_token`, or `invalid_credentials` (the current password is wrong, or the password was changed at the same time)", body = ErrorResponse),
+        (status = 403, description = "`step_up_required`: the session's last authentication is older than `EDGEAUTH_RECENT_AUTH_SECS`; reauthenticate first", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
         (status = 429, description = "`rate_limited`: too many wrong passwords (the sign-in lockouts), or too many password checks at once from this address", body = ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -170,6 +171,7 @@ pub async fn change_password(
 ) -> AppResult<Response> {
     let record = account
         .ok_or_else(|| AppError::api(ErrorCode::InvalidToken, "The account no longer exists."))?;
+    crate::routes::mfa::require_recent(&app, &caller, false).await?;
     let user = &record.user;
     check_new_password(
         "new_password",

@@ -23,7 +23,7 @@ use crate::guard::PasswordCheck;
 use crate::mail::{self, NewMail};
 use crate::now_secs;
 use crate::openapi::ErrorResponse;
-use crate::sessions::{self, random_id, ClientInfo, Refreshed, TokenResponse};
+use crate::sessions::{self, random_id, ClientInfo, Refreshed, SignIn, TokenResponse};
 use crate::store::mail::LinkMail;
 use crate::store::{NewUser, Registered, User};
 use edgeauth_core::mail::{MailKind, OutboxMail};
@@ -198,7 +198,7 @@ impl LoginRequest {
     responses(
         (status = 200, description = "Signed in", body = TokenResponse, headers(("Set-Cookie" = String, description = "The refresh token as `__Host-edgeauth_rt`, and the device credential as `__Host-edgeauth_device` (both HttpOnly, Secure, SameSite=Strict, Path=/), and the access token as `__Host-edgeauth_at` (HttpOnly, Secure, SameSite=Lax, Path=/, Max-Age = `expires_in`: browser navigations to app rules that accept it). Send the device cookie back on later sign-ins: guessing attacks on the account then cannot lock this device out"))),
         (status = 400, description = "`bad_request` or `validation_failed`", body = ErrorResponse),
-        (status = 401, description = "`invalid_credentials`: same answer for an unknown email and a wrong password", body = ErrorResponse),
+        (status = 401, description = "`invalid_credentials`: same answer for an unknown email and a wrong password; or `mfa_required`: the password is right and the account has a second factor — `error.mfa_ticket` (short-lived, single use) and `error.methods` finish the sign-in at `POST /api/login/mfa`", body = ErrorResponse),
         (status = 403, description = "`email_unverified`: the password is right, but EDGEAUTH_EMAIL_VERIFICATION is `required` and the address is not verified yet", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
@@ -243,12 +243,16 @@ pub async fn login(
             "Confirm your email address first: open the link we sent you, or ask for a new one.",
         ));
     }
+    // A second factor finishes the sign-in at `/api/login/mfa`, under a ticket.
+    if record.totp.is_some() {
+        return Err(crate::routes::mfa::mfa_required(&app, &record).await);
+    }
     let client = ClientInfo {
         ip: ctx.client_ip,
         user_agent: user_agent(&headers),
     };
     // `None`: the password changed while it was being checked; the old one no longer signs in.
-    let Some(body) = sessions::start(&app, record, &client, &check).await? else {
+    let Some(body) = sessions::start(&app, record, &client, &check, SignIn::PASSWORD).await? else {
         return Err(refused());
     };
     let mut response = sessions::token_response(&app, StatusCode::OK, body);
@@ -303,7 +307,7 @@ pub async fn refresh(
     };
     let deferred = nonce.deferred();
     let error = match sessions::refresh(&app, &presented, &client, deferred).await? {
-        Refreshed::Pair(body, roles) => {
+        Refreshed::Pair(body, roles, assurance) => {
             let (user_id, username) = (body.user.id.clone(), body.user.username.clone());
             let mut response = sessions::token_response(&app, StatusCode::OK, *body);
             sessions::add_identity_headers(
@@ -312,6 +316,7 @@ pub async fn refresh(
                 presented.session_id(),
                 &roles,
                 &username,
+                &assurance,
             );
             return Ok(response);
         }

@@ -305,6 +305,7 @@ pub struct EmailChangeRequest {
         (status = 202, description = "The confirmation link and the notice are queued", body = MailAccepted),
         (status = 400, description = "`bad_request` or `validation_failed` (not an email address, or the current one)", body = ErrorResponse),
         (status = 401, description = "`invalid_token`, or `invalid_credentials` (the current password is wrong)", body = ErrorResponse),
+        (status = 403, description = "`step_up_required`: the session's last authentication is older than `EDGEAUTH_RECENT_AUTH_SECS`; reauthenticate first", body = ErrorResponse),
         (status = 409, description = "`conflict`: another account uses the new address", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
@@ -333,6 +334,7 @@ pub async fn change_email(
         .user_record(&caller.user_id)
         .await?
         .ok_or_else(|| AppError::api(ErrorCode::InvalidToken, "The account no longer exists."))?;
+    crate::routes::mfa::require_recent(&app, &caller, false).await?;
     if new_email == record.user.email {
         return Err(AppError::fields(vec![FieldError::new(
             "new_email",

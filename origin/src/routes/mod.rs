@@ -7,6 +7,7 @@ pub mod account;
 pub mod auth;
 pub mod email;
 pub mod meta;
+pub mod mfa;
 
 use axum::Router;
 use utoipa::OpenApi;
@@ -37,5 +38,10 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(email::resend_verification))
         .routes(routes!(email::change_email))
         .routes(routes!(email::confirm_email_change))
+        .routes(routes!(mfa::login_mfa))
+        .routes(routes!(mfa::enroll))
+        .routes(routes!(mfa::confirm))
+        .routes(routes!(mfa::disable))
+        .routes(routes!(mfa::reauthenticate))
         .split_for_parts()
 }

@@ -18,6 +18,7 @@ mod identity;
 mod lifetimes;
 mod limits;
 mod lockout;
+mod mfa;
 mod navigation;
 mod operations;
 mod origin_trust;
@@ -74,6 +75,7 @@ pub fn all() -> Vec<Test> {
     all.extend(sessions::tests());
     all.extend(limits::tests());
     all.extend(lockout::tests());
+    all.extend(mfa::tests());
     all.extend(quotas::tests());
     all.extend(rotation::tests());
     all.extend(identity::tests());

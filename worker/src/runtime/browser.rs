@@ -4,10 +4,11 @@
 //! gets what `edgeauth_core::navigation` decides: a silent refresh (one signed call to the
 //! origin's rotation), the bounce page, a redirect to sign-in, or 401.
 
+use edgeauth_core::assurance::Assurance;
 use edgeauth_core::cookies;
 use edgeauth_core::headers::{
-    access_cookie, cookie, refresh_cookie, BOUNCE_COOKIE, REFRESHED_ROLES, REFRESHED_SESSION,
-    REFRESHED_USER, REFRESHED_USERNAME,
+    access_cookie, cookie, refresh_cookie, BOUNCE_COOKIE, REFRESHED_AMR, REFRESHED_AUTH_TIME,
+    REFRESHED_ROLES, REFRESHED_SESSION, REFRESHED_USER, REFRESHED_USERNAME,
 };
 use edgeauth_core::navigation::{
     bounce_page, bounce_tag, sign_in_location, without_session, BrowserRequest, WithoutSession,
@@ -139,6 +140,10 @@ async fn silent_refresh(
             };
             let roles = Roles::from_field(header(REFRESHED_ROLES).as_deref());
             let username = header(REFRESHED_USERNAME);
+            let assurance = Assurance::from_fields(
+                header(REFRESHED_AMR).as_deref(),
+                header(REFRESHED_AUTH_TIME).as_deref(),
+            );
             let set_cookies = super::headers::set_cookies(&source);
             if let Some(body) = response.body() {
                 // The token response itself is not needed: the cookies carry the pair.
@@ -150,6 +155,7 @@ async fn silent_refresh(
                     session_id,
                     roles,
                     username,
+                    assurance,
                 },
                 set_cookies,
             })
@@ -166,6 +172,29 @@ async fn silent_refresh(
         }
         _ => Ok(CookieAuth::Reply(origin::into_reply(response))),
     }
+}
+
+/// A navigation to a rule that wants a step-up (`"mfa"`, `"max_age"`) its session lacks: `303`
+/// to sign-in, keeping the session's cookies (signing in again with the second factor gives
+/// fresh assurance). Other requests get the 403 `step_up_required`: `None`.
+pub fn step_up_redirect(
+    headers: &ClientHeaders,
+    method: &str,
+    path_and_query: &str,
+) -> Option<Reply> {
+    let request = BrowserRequest {
+        method,
+        sec_fetch_mode: headers.sec_fetch_mode.as_deref(),
+        sec_fetch_site: headers.sec_fetch_site.as_deref(),
+        accept: headers.accept.as_deref(),
+        upgrade: headers.upgrade.as_deref(),
+    };
+    (request.is_navigation() && !request.is_state_changing()).then(|| Reply {
+        status: 303,
+        headers: vec![("location", sign_in_location(path_and_query))],
+        body: Body::Empty,
+        surface: Surface::Api,
+    })
 }
 
 /// `303` to sign-in, deleting every edgeauth session cookie the request carried (a revoked

@@ -111,6 +111,17 @@ async fn route(
                 ),
             });
         }
+        // After the roles: someone who may never use the rule is not asked to step up for it.
+        if let Err(needed) = rule.step_up.check(&identity.assurance, now_secs()) {
+            if rule.accepts_cookie {
+                if let Some(reply) = browser::step_up_redirect(&headers, &method, &path_and_query) {
+                    return Ok(Answer::Reply(reply));
+                }
+            }
+            return Err(EdgeError::StepUpRequired {
+                detail: format!("rule {:?}: {needed}", rule.name),
+            });
+        }
     }
 
     match rule.handler {
