@@ -66,6 +66,9 @@ fn per_second(count: u64, seconds: f64) -> f64 {
 pub enum Traffic<'a> {
     /// `GET`, with a bearer token if given.
     Get { bearer: Option<&'a str> },
+    /// `GET` with these header lines (`name: value`), e.g. a browser navigation's cookie and
+    /// fetch metadata.
+    GetWithHeaders { headers: &'a [String] },
     /// `POST` of a fixed JSON body.
     PostJson { body: &'a str },
     /// `POST /api/refresh` chains: `bench/lua/refresh_chains.lua` with its token file.
@@ -118,8 +121,15 @@ impl Generators {
 
     pub fn run(&self, load: &Load<'_>) -> Result<LoadResult, BoxError> {
         let result = match load.traffic {
-            Traffic::Get { bearer } => self.oha(load, "GET", bearer, None),
-            Traffic::PostJson { body } => self.oha(load, "POST", None, Some(body)),
+            Traffic::Get { bearer } => {
+                let headers: Vec<String> = bearer
+                    .map(|token| format!("authorization: Bearer {token}"))
+                    .into_iter()
+                    .collect();
+                self.oha(load, "GET", &headers, None)
+            }
+            Traffic::GetWithHeaders { headers } => self.oha(load, "GET", headers, None),
+            Traffic::PostJson { body } => self.oha(load, "POST", &[], Some(body)),
             Traffic::RefreshChains { tokens, threads } => self.wrk(load, tokens, threads),
         }?;
         if result.errors() > 0 {
@@ -141,7 +151,7 @@ impl Generators {
         &self,
         load: &Load<'_>,
         method: &str,
-        bearer: Option<&str>,
+        headers: &[String],
         body: Option<&str>,
     ) -> Result<LoadResult, BoxError> {
         let mut command = Command::new("oha");
@@ -154,10 +164,8 @@ impl Generators {
             .arg(format!("{}s", load.duration.as_secs().max(1)))
             .arg("-t")
             .arg(format!("{}s", load.timeout.as_secs().max(1)));
-        if let Some(token) = bearer {
-            command
-                .arg("-H")
-                .arg(format!("authorization: Bearer {token}"));
+        for header in headers {
+            command.arg("-H").arg(header);
         }
         if let Some(body) = body {
             command.args(["-T", "application/json", "-d", body]);

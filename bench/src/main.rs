@@ -6,7 +6,7 @@
 //! Environment: `EDGEAUTH_BENCH_SECS` (seconds per load run, default 8),
 //! `EDGEAUTH_BENCH_OUT` (JSON path, default `target/bench/results.json`),
 //! `EDGEAUTH_BENCH_SKIP_WRANGLER=1` (skip the `wrangler dev` comparison),
-//! `EDGEAUTH_BENCH_ONLY=hello,reference,rejections,profile,cores,heap,wrangler,login,refresh,app,transfer,startup,baseline`
+//! `EDGEAUTH_BENCH_ONLY=hello,reference,rejections,profile,cores,heap,wrangler,login,refresh,app,navigation,transfer,startup,baseline`
 //! (a subset), `EDGEAUTH_BENCH_WRK_THREADS` (wrk threads for the refresh chains, default 2), `EDGEAUTH_WORKER_BUILD` (another worker build to
 //! measure, e.g. for A/B comparisons), `EDGEAUTH_WORKERD_V8_FLAGS` (e.g. `--perf-basic-prof`),
 //! `EDGEAUTH_BENCH_HOLD=1` (start the stack, print the URLs of the edge and the JS reference

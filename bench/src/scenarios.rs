@@ -1,5 +1,7 @@
 //! The scenarios: what each one sends, what it measures, and its target.
 
+mod navigation;
+
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -186,6 +188,9 @@ impl<'a> Bench<'a> {
         }
         if wanted("app") {
             self.app(&session)?;
+        }
+        if wanted("navigation") {
+            self.navigation()?;
         }
         if wanted("transfer") {
             self.transfer()?;

@@ -3,6 +3,10 @@
 //!
 //! Exclusive: Chromium needs the machine's two cores to itself for stable timings, and the page's
 //! cross-tab behaviour is easier to read in the logs without other tests' traffic.
+//!
+//! For `navigation.test.mjs` it also starts an extra origin and edge whose access tokens live
+//! [`SHORT_ACCESS_SECS`] (`EDGEAUTH_SHORT_ACCESS_EDGE_URL`): the silent-refresh test waits for the
+//! browser's own expiry of the access cookie there instead of deleting the cookie.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -17,6 +21,11 @@ tests![; exclusive: chromium_drives_the_demo_page];
 
 /// Far above the suite's ~30 s, far below CI's patience.
 const LIMIT: Duration = Duration::from_secs(300);
+
+/// Access-token lifetime of the extra edge the navigation tests wait out: long enough for a
+/// sign-in to land on the page before it expires, short enough that waiting three times costs
+/// seconds.
+const SHORT_ACCESS_SECS: u64 = 3;
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -52,18 +61,48 @@ async fn chromium_drives_the_demo_page(stack: &'static Stack) -> Outcome {
         .map(|name| format!("tests/browser/{name}"))
         .collect();
     files.sort();
+    let short = if files.iter().any(|f| f.contains("navigation")) {
+        Some(
+            super::extra::start(
+                stack,
+                "short-access",
+                &[("EDGEAUTH_ACCESS_TTL_SECS", SHORT_ACCESS_SECS.to_string())],
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let outcome = run_node(stack, &repo, &chromium, &files, short.as_ref()).await;
+    if let Some(short) = &short {
+        super::extra::stop(stack, short).await?;
+    }
+    outcome
+}
+
+async fn run_node(
+    stack: &'static Stack,
+    repo: &Path,
+    chromium: &str,
+    files: &[String],
+    short: Option<&super::extra::Extra>,
+) -> Outcome {
     let log_path = stack.log_dir.join("browser.log");
     let log = std::fs::File::create(&log_path)?;
     let mut child = tokio::process::Command::new(node())
-        .current_dir(&repo)
+        .current_dir(repo)
         .args(["--test", "--test-reporter=spec", "--test-concurrency=1"])
-        .args(&files)
+        .args(files)
         .env("EDGEAUTH_EDGE_URL", &stack.edge)
+        .env(
+            "EDGEAUTH_SHORT_ACCESS_EDGE_URL",
+            short.map_or("", |s| s.edge.as_str()),
+        )
         .env(
             "EDGEAUTH_MAILDEV_URL",
             stack.maildev.as_deref().unwrap_or_default(),
         )
-        .env("EDGEAUTH_CHROMIUM", &chromium)
+        .env("EDGEAUTH_CHROMIUM", chromium)
         .env("EDGEAUTH_ARTIFACTS_DIR", repo.join("tests/artifacts"))
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
@@ -96,6 +135,19 @@ async fn chromium_drives_the_demo_page(stack: &'static Stack) -> Outcome {
         return Err(format!(
             "node --test {} failed ({status}); full output in {}:\n{out}",
             files.join(" "),
+            log_path.display()
+        )
+        .into());
+    }
+    // A skipped test proves nothing: the suite gives every test what it needs.
+    if let Some(skipped) = out.lines().find(|l| {
+        l.trim_start()
+            .strip_prefix("ℹ skipped ")
+            .is_some_and(|n| n.trim() != "0")
+    }) {
+        return Err(format!(
+            "node --test skipped tests ({}); full output in {}",
+            skipped.trim(),
             log_path.display()
         )
         .into());

@@ -32,7 +32,7 @@ tests![
 /// Generous: a debug origin on a loaded two-core machine.
 const MAIL_WAIT: Duration = Duration::from_secs(20);
 
-fn inbox(stack: &Stack) -> Result<Inbox, BoxError> {
+pub(super) fn inbox(stack: &Stack) -> Result<Inbox, BoxError> {
     let base = stack
         .maildev
         .as_deref()
@@ -44,14 +44,14 @@ fn canonical(email: &str) -> String {
     email.to_lowercase()
 }
 
-async fn one_mail(inbox: &Inbox, to: &str, subject: &str) -> Result<Mail, BoxError> {
+pub(super) async fn one_mail(inbox: &Inbox, to: &str, subject: &str) -> Result<Mail, BoxError> {
     let mails = inbox
         .wait_for(&canonical(to), subject, 1, MAIL_WAIT)
         .await?;
     mails.into_iter().last().ok_or_else(|| "no mail".into())
 }
 
-fn token_of(mail: &Mail, screen: &str) -> Result<String, BoxError> {
+pub(super) fn token_of(mail: &Mail, screen: &str) -> Result<String, BoxError> {
     mail.link_token(screen)
         .ok_or_else(|| format!("no #{screen}= link in {:?}", mail.text).into())
 }

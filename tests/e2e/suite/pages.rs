@@ -2,14 +2,16 @@
 //! plain-words errors out; `next` never leaves the edge's origin; the form POSTs pass the CSRF
 //! rule only from the edge's own pages (`Origin: null` counts only with
 //! `Sec-Fetch-Site: same-origin`); the pages cannot be framed. Chromium drives the same pages in
-//! tests/browser/navigation.test.mjs.
+//! tests/browser/navigation.test.mjs. With `EDGEAUTH_EMAIL_VERIFICATION=required` (an extra
+//! origin and edge), registering by form signs nobody in and says to confirm the address, and
+//! signing in before that says so in plain words.
 
 use edgeauth_e2e::client::{Reply, TestUser};
 use edgeauth_e2e::stack::BoxError;
 use edgeauth_e2e::{Api, Stack};
 use reqwest::Method;
 
-use super::Outcome;
+use super::{email, extra, Outcome};
 use crate::{check, tests};
 
 tests![
@@ -19,10 +21,12 @@ tests![
     form_errors_are_pages_in_plain_words,
     form_posts_pass_only_from_the_edges_own_pages,
     register_by_form_signs_in,
+    register_by_form_with_required_verification_asks_to_confirm_the_address,
     sign_out_by_form_ends_the_session_and_clears_the_cookies,
 ];
 
 const REFRESH_COOKIE: &str = "__Host-edgeauth_rt";
+const ACCESS_COOKIE: &str = "__Host-edgeauth_at";
 
 /// A browser-like client of the edge that shows redirects instead of following them, with its
 /// own client address (per-address budgets never mix up tests).
@@ -33,7 +37,12 @@ struct Browser {
 
 impl Browser {
     fn new(stack: &Stack) -> Self {
-        let api = Api::new(&stack.edge);
+        Self::at(&stack.edge)
+    }
+
+    /// A browser of the edge at `base`.
+    fn at(base: &str) -> Self {
+        let api = Api::new(base);
         let mut headers = reqwest::header::HeaderMap::new();
         if let Ok(ip) = api.client_ip.parse() {
             headers.insert("cf-connecting-ip", ip);
@@ -450,6 +459,136 @@ async fn register_by_form_signs_in(stack: &'static Stack) -> Outcome {
         "duplicate: {} {}",
         again.status,
         again.text
+    );
+    Ok(())
+}
+
+async fn register_by_form_with_required_verification_asks_to_confirm_the_address(
+    stack: &'static Stack,
+) -> Outcome {
+    let required = extra::start(
+        stack,
+        "pages-verification-required",
+        &[("EDGEAUTH_EMAIL_VERIFICATION", "required".to_owned())],
+    )
+    .await?;
+    let outcome = register_and_sign_in_unverified(stack, &required.edge).await;
+    extra::stop(stack, &required).await?;
+    outcome
+}
+
+async fn register_and_sign_in_unverified(stack: &'static Stack, edge: &str) -> Outcome {
+    let browser = Browser::at(edge);
+    let user = TestUser::unique();
+    let no_session = |reply: &Reply| {
+        [REFRESH_COOKIE, ACCESS_COOKIE]
+            .iter()
+            .all(|name| set_cookie(reply, name).is_none_or(|v| v.is_empty()))
+    };
+    let created = browser
+        .submit(
+            "/auth/register",
+            &[
+                ("username", &user.username),
+                ("email", &user.email),
+                ("password", &user.password),
+                ("next", "/notes/"),
+            ],
+        )
+        .await?;
+    // What the person sees: the sign-in form (email kept, next kept) under a notice in plain
+    // words, and no session.
+    check!(
+        created.status == 200
+            && is_html(&created)
+            && created.text.contains(
+                "Your account is created. Confirm your email address with the link we sent \
+                 you, then sign in."
+            )
+            && created.text.contains("role=\"status\"")
+            && created
+                .text
+                .contains(r#"<form method="post" action="/auth/sign-in">"#)
+            && created.text.contains(&format!("value=\"{}\"", user.email))
+            && unescaped(&created).contains("name=\"next\" value=\"/notes/\"")
+            && !created.text.contains(&user.password),
+        "register with verification required: {} {:?} {}",
+        created.status,
+        created.header("content-type"),
+        created.text
+    );
+    check!(
+        no_session(&created),
+        "registering before verification set session cookies: {:?}",
+        created.set_cookies()
+    );
+
+    // Signing in before confirming: the form again with the reason, in words, not a 500 or JSON.
+    let early = browser.sign_in(&user, "/notes/").await?;
+    check!(
+        early.status == 403
+            && is_html(&early)
+            && early.text.contains("role=\"alert\"")
+            && early.text.contains(
+                "Confirm your email address first: open the link we sent you, or ask for a new one."
+            )
+            && !early.text.contains("email_unverified")
+            && early.text.contains(&format!("value=\"{}\"", user.email))
+            && !early.text.contains(&user.password),
+        "sign-in before verification: {} {:?} {}",
+        early.status,
+        early.header("content-type"),
+        early.text
+    );
+    check!(
+        no_session(&early),
+        "an unverified sign-in set session cookies: {:?}",
+        early.set_cookies()
+    );
+    // A wrong password says nothing about the address.
+    let wrong = browser
+        .sign_in(
+            &TestUser {
+                password: "not the password".into(),
+                ..user.clone()
+            },
+            "/notes/",
+        )
+        .await?;
+    check!(
+        wrong.status == 401 && wrong.text.contains("The email or password is not correct."),
+        "wrong password: {} {}",
+        wrong.status,
+        wrong.text
+    );
+
+    // The link in the mail confirms the address; then the same form signs in.
+    let inbox = email::inbox(stack)?;
+    let mail = email::one_mail(&inbox, &user.email, "Confirm your email address").await?;
+    let token = email::token_of(&mail, "verify")?;
+    let verified = browser
+        .api
+        .post(
+            "/api/email/verify",
+            None,
+            serde_json::json!({ "token": token }),
+        )
+        .await?;
+    check!(
+        verified.status == 204,
+        "verify: {} {}",
+        verified.status,
+        verified.text
+    );
+    let signed_in = browser.sign_in(&user, "/notes/").await?;
+    check!(
+        signed_in.status == 303
+            && signed_in.header("location") == Some("/notes/")
+            && set_cookie(&signed_in, REFRESH_COOKIE).is_some_and(|v| !v.is_empty()),
+        "sign-in after verifying: {} {:?} {:?}",
+        signed_in.status,
+        signed_in.header("location"),
+        signed_in.set_cookies()
     );
     Ok(())
 }
