@@ -51,6 +51,6 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(passkeys::login_start))
         .routes(routes!(passkeys::login_finish))
         .routes(routes!(passkeys::reauthenticate_start))
-        .routes(routes!(passkeys::reauthenticate_finish))
+        .routes(routes!(passkeys::second_factor_start))
         .split_for_parts()
 }

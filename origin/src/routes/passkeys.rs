@@ -10,7 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use edgeauth_core::assurance::Assurance;
 use edgeauth_core::passkey;
 use edgeauth_core::redis_layout as layout;
 use edgeauth_core::{ErrorCode, FieldError};
@@ -407,6 +406,12 @@ enum AuthState {
         sid: String,
         state: PasskeyAuthentication,
     },
+    /// The second step of a password sign-in (`mfa_required`), under its ticket's hash.
+    SecondFactor {
+        uid: String,
+        ticket: String,
+        state: PasskeyAuthentication,
+    },
 }
 
 async fn put_auth_state(app: &AppState, state: &AuthState) -> AppResult<String> {
@@ -476,7 +481,7 @@ pub async fn login_start(State(app): State<AppState>, ctx: EdgeContext) -> AppRe
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct AssertionRequest {
+pub struct PasskeyAssertion {
     /// `ceremony` of the start.
     #[schema(min_length = 1, max_length = 64)]
     ceremony: String,
@@ -524,7 +529,7 @@ async fn verify_assertion(
     post,
     path = "/api/passkeys/login/finish",
     tag = "passkeys",
-    request_body = AssertionRequest,
+    request_body = PasskeyAssertion,
     responses(
         (status = 200, description = "Signed in", body = crate::sessions::TokenResponse, headers(("Set-Cookie" = String, description = "The refresh, access and device cookies, as at /api/login"))),
         (status = 400, description = "`bad_request`, `validation_failed` (not a credential), or `invalid_or_expired_token` (the ceremony is unknown, used or expired: start again)", body = ErrorResponse),
@@ -540,7 +545,7 @@ pub async fn login_finish(
     State(app): State<AppState>,
     ctx: EdgeContext,
     headers: HeaderMap,
-    ApiJson(req): ApiJson<AssertionRequest>,
+    ApiJson(req): ApiJson<PasskeyAssertion>,
 ) -> AppResult<Response> {
     let credential: PublicKeyCredential = credential(req.credential)?;
     let AuthState::SignIn { state } = take_auth_state(&app, &req.ceremony).await? else {
@@ -602,7 +607,8 @@ pub async fn login_finish(
     Ok(response)
 }
 
-/// Start a passkey step-up for this session: request options naming the user's passkeys.
+/// Start a passkey step-up for this session: request options naming the user's passkeys. Finish
+/// with `POST /api/reauthenticate {"passkey": {ceremony, credential}}`.
 #[utoipa::path(
     post,
     path = "/api/passkeys/reauthenticate/start",
@@ -620,8 +626,30 @@ pub async fn reauthenticate_start(
     State(app): State<AppState>,
     caller: Caller,
 ) -> AppResult<Response> {
+    let (options, state) = user_challenge(&app, &caller.user_id).await?;
+    let ceremony = put_auth_state(
+        &app,
+        &AuthState::StepUp {
+            uid: caller.user_id.clone(),
+            sid: caller.session_id.clone(),
+            state,
+        },
+    )
+    .await?;
+    Ok(Json(CeremonyOptions {
+        ceremony,
+        public_key: options,
+    })
+    .into_response())
+}
+
+/// Request options naming the user's passkeys (404 when there are none), and their state.
+async fn user_challenge(
+    app: &AppState,
+    user_id: &str,
+) -> AppResult<(serde_json::Value, PasskeyAuthentication)> {
     let mut passkeys = Vec::new();
-    for (_, text) in app.store.passkeys(&caller.user_id).await? {
+    for (_, text) in app.store.passkeys(user_id).await? {
         passkeys.push(parse_record(&text)?.passkey);
     }
     if passkeys.is_empty() {
@@ -636,76 +664,117 @@ pub async fn reauthenticate_start(
         .webauthn
         .start_passkey_authentication(&passkeys)
         .map_err(AppError::internal)?;
+    let public_key = serde_json::to_value(&options.public_key).map_err(AppError::internal)?;
+    Ok((public_key, state))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecondFactorStartRequest {
+    /// `error.mfa_ticket` of the `mfa_required` answer.
+    #[schema(min_length = 1, max_length = 64)]
+    mfa_ticket: String,
+}
+
+/// Start the passkey second step of a password sign-in that answered `mfa_required` with
+/// `passkey` among `error.methods`: request options naming the account's passkeys. Finish with
+/// `POST /api/login/mfa {"mfa_ticket", "passkey": {ceremony, credential}}`.
+#[utoipa::path(
+    post,
+    path = "/api/login/mfa/passkey",
+    tag = "passkeys",
+    request_body = SecondFactorStartRequest,
+    responses(
+        (status = 200, description = "Request options", body = CeremonyOptions),
+        (status = 400, description = "`bad_request`, or `invalid_or_expired_token` (the ticket is unknown, used or expired: sign in again)", body = ErrorResponse),
+        (status = 404, description = "`not_found`: the account has no passkey", body = ErrorResponse),
+        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
+        (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
+        (status = 503, description = "`service_unavailable`", body = ErrorResponse),
+    )
+)]
+pub async fn second_factor_start(
+    State(app): State<AppState>,
+    ApiJson(req): ApiJson<SecondFactorStartRequest>,
+) -> AppResult<Response> {
+    let ticket_expired = || {
+        AppError::api(
+            ErrorCode::InvalidOrExpiredToken,
+            "This sign-in has expired or was already finished; sign in again.",
+        )
+    };
+    let hash = edgeauth_core::mfa::ticket_hash(&req.mfa_ticket).ok_or_else(ticket_expired)?;
+    let uid = app
+        .store
+        .mfa_ticket(&hash)
+        .await?
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|v| v["uid"].as_str().map(str::to_owned))
+        .ok_or_else(ticket_expired)?;
+    let (options, state) = user_challenge(&app, &uid).await?;
     let ceremony = put_auth_state(
         &app,
-        &AuthState::StepUp {
-            uid: caller.user_id.clone(),
-            sid: caller.session_id.clone(),
+        &AuthState::SecondFactor {
+            uid,
+            ticket: hash,
             state,
         },
     )
     .await?;
-    let public_key = serde_json::to_value(&options.public_key).map_err(AppError::internal)?;
     Ok(Json(CeremonyOptions {
         ceremony,
-        public_key,
+        public_key: options,
     })
     .into_response())
 }
 
-/// Finish a passkey step-up: like `POST /api/reauthenticate`, a new token pair for this
-/// session with a fresh `auth_time`; `amr` gains `hwk`/`swk` and `mfa`.
-#[utoipa::path(
-    post,
-    path = "/api/passkeys/reauthenticate/finish",
-    tag = "passkeys",
-    security(("bearer" = [])),
-    request_body = AssertionRequest,
-    responses(
-        (status = 200, description = "A new token pair for this session", body = crate::sessions::TokenResponse, headers(("Set-Cookie" = String, description = "The new refresh and access cookies"))),
-        (status = 400, description = "`bad_request`, `validation_failed`, or `invalid_or_expired_token` (start again)", body = ErrorResponse),
-        (status = 401, description = "`invalid_token`, or `invalid_credentials` (the passkey does not verify)", body = ErrorResponse),
-        (status = 413, description = "`payload_too_large`", body = ErrorResponse),
-        (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
-        (status = 503, description = "`revocation_unavailable` or `service_unavailable`", body = ErrorResponse),
-    )
-)]
-pub async fn reauthenticate_finish(
-    State(app): State<AppState>,
-    caller: Caller,
-    CallerAccount(account): CallerAccount,
-    ApiJson(req): ApiJson<AssertionRequest>,
-) -> AppResult<Response> {
-    let credential: PublicKeyCredential = credential(req.credential)?;
-    let AuthState::StepUp { uid, sid, state } = take_auth_state(&app, &req.ceremony).await? else {
+/// The passkey part of `POST /api/login/mfa`: checks the assertion against the ceremony started
+/// under the same ticket (hash `ticket_hash`) for `user_id`; returns the `amr` method it proved.
+pub async fn second_factor_method(
+    app: &AppState,
+    user_id: &str,
+    ticket_hash: &str,
+    assertion: PasskeyAssertion,
+) -> AppResult<&'static str> {
+    let credential: PublicKeyCredential = credential(assertion.credential)?;
+    let AuthState::SecondFactor { uid, ticket, state } =
+        take_auth_state(app, &assertion.ceremony).await?
+    else {
+        return Err(expired());
+    };
+    if uid != user_id || ticket != ticket_hash {
+        return Err(expired());
+    }
+    let webauthn = &app.settings.passkeys.webauthn;
+    verify_assertion(app, user_id, &credential, |_| {
+        webauthn
+            .finish_passkey_authentication(&credential, &state)
+            .map_err(|e| e.to_string())
+    })
+    .await
+}
+
+/// The passkey part of `POST /api/reauthenticate` (`{"passkey": {ceremony, credential}}`): checks
+/// the assertion against the ceremony this session started at
+/// `POST /api/passkeys/reauthenticate/start`; returns the `amr` method it proved.
+pub async fn step_up_method(
+    app: &AppState,
+    caller: &Caller,
+    assertion: PasskeyAssertion,
+) -> AppResult<&'static str> {
+    let credential: PublicKeyCredential = credential(assertion.credential)?;
+    let AuthState::StepUp { uid, sid, state } = take_auth_state(app, &assertion.ceremony).await?
+    else {
         return Err(expired());
     };
     if uid != caller.user_id || sid != caller.session_id {
         return Err(expired());
     }
-    let record = account
-        .ok_or_else(|| AppError::api(ErrorCode::InvalidToken, "The account no longer exists."))?;
     let webauthn = &app.settings.passkeys.webauthn;
-    let method = verify_assertion(&app, &caller.user_id, &credential, |_| {
+    verify_assertion(app, &caller.user_id, &credential, |_| {
         webauthn
             .finish_passkey_authentication(&credential, &state)
             .map_err(|e| e.to_string())
     })
-    .await?;
-    let current = app
-        .store
-        .session_assurance(&caller.user_id, &caller.session_id)
-        .await?
-        .unwrap_or_else(Assurance::default);
-    let now = now_secs();
-    let assurance = current.after_step_up(method, now);
-    let Some((body, _roles)) =
-        sessions::step_up(&app, record.user, &caller.session_id, &assurance, now).await?
-    else {
-        return Err(AppError::api(
-            ErrorCode::InvalidToken,
-            "This session has ended; sign in again.",
-        ));
-    };
-    Ok(sessions::token_response(&app, StatusCode::OK, body))
+    .await
 }
