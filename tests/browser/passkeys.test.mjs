@@ -162,10 +162,38 @@ test('a passkey registers, signs in from the hosted page without a username, and
     const { credentials: used } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
     assert.ok(used[0].signCount > counterAfterRegistration, 'the authenticator counted the use');
 
-    // Just signed in: recent enough to remove it.
-    const removed = await api(page, 'DELETE', `/api/passkeys/${registered.body.id}`, at.value);
+    // A step-up with the passkey (POST /api/reauthenticate): a new pair for the same session.
+    const stepped = await page.evaluate(async (access) => {
+      const dec = (t) => Uint8Array.from(atob(t.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((t.length + 3) % 4)), (c) => c.charCodeAt(0)).buffer;
+      const enc = (b) => btoa(String.fromCharCode(...new Uint8Array(b))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+      const auth = { Authorization: `Bearer ${access}`, 'Content-Type': 'application/json' };
+      const start = await fetch('/api/passkeys/reauthenticate/start', { method: 'POST', headers: auth, body: '{}' });
+      const { ceremony, publicKey } = await start.json();
+      publicKey.challenge = dec(publicKey.challenge);
+      publicKey.allowCredentials = publicKey.allowCredentials.map((c) => ({ ...c, id: dec(c.id) }));
+      const cred = await navigator.credentials.get({ publicKey });
+      const credential = {
+        id: cred.id, rawId: enc(cred.rawId), type: cred.type,
+        response: {
+          authenticatorData: enc(cred.response.authenticatorData),
+          clientDataJSON: enc(cred.response.clientDataJSON),
+          signature: enc(cred.response.signature),
+          userHandle: cred.response.userHandle ? enc(cred.response.userHandle) : null,
+        },
+        extensions: cred.getClientExtensionResults(),
+      };
+      const r = await fetch('/api/reauthenticate', { method: 'POST', headers: auth, body: JSON.stringify({ passkey: { ceremony, credential } }) });
+      return { status: r.status, body: await r.json().catch(() => null) };
+    }, at.value);
+    assert.equal(stepped.status, 200, `passkey step-up: ${JSON.stringify(stepped.body)}`);
+    const fresh = claims(stepped.body.access_token);
+    assert.equal(fresh.sid, token.sid, 'the same session');
+    assert.ok(fresh.amr.includes('hwk') && fresh.amr.includes('mfa'), `amr after the step-up: ${fresh.amr}`);
+
+    // Just stepped up: recent enough to remove it.
+    const removed = await api(page, 'DELETE', `/api/passkeys/${registered.body.id}`, stepped.body.access_token);
     assert.equal(removed.status, 204, `delete: ${JSON.stringify(removed.body)}`);
-    const empty = await api(page, 'GET', '/api/passkeys', at.value);
+    const empty = await api(page, 'GET', '/api/passkeys', stepped.body.access_token);
     assert.deepEqual(empty.body.passkeys, []);
   } finally {
     await context.close();
