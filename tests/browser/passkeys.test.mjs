@@ -220,3 +220,47 @@ test('the sign-in page with its passkey button has no axe-core violations at pho
     }
   }
 });
+
+test('the demo page adds, lists, renames, signs in with and removes a passkey, with no axe-core violations', { timeout: 120_000 }, async () => {
+  const { context, page } = await newPage({ bypassCSP: true });
+  try {
+    await virtualAuthenticator(context, page);
+    await page.goto(`${EDGE}/`);
+    await page.waitForFunction(() => document.querySelector('#who')?.textContent !== 'Checking your session…');
+    const tag = randomBytes(6).toString('hex');
+    const user = { username: `d_${tag}`, email: `${tag}@demo-passkey.example`, password: `lantern orbit ${tag} meadow` };
+    await page.click('#show-register');
+    const form = page.locator('#register-form');
+    await form.locator('[name=username]').fill(user.username);
+    await form.locator('[name=email]').fill(user.email);
+    await form.locator('[name=password]').fill(user.password);
+    await form.locator('button[type=submit]').click();
+    await page.locator('#signed-in').waitFor({ state: 'visible' });
+
+    const add = page.locator('#passkey-form');
+    await add.locator('[name=name]').fill('Demo key');
+    await add.locator('button[type=submit]').click();
+    await page.locator('#passkeys li', { hasText: 'Demo key' }).waitFor();
+    for (const viewport of [PHONE, DESKTOP]) {
+      await page.setViewportSize(viewport);
+      await assertNoAxeViolations(page, `the demo page with a passkey at ${viewport.width} px`);
+    }
+
+    page.once('dialog', (dialog) => dialog.accept('Renamed key'));
+    await page.getByRole('button', { name: 'Rename Demo key' }).click();
+    await page.locator('#passkeys li', { hasText: 'Renamed key' }).waitFor();
+
+    await page.click('#logout');
+    await page.locator('#signed-out').waitFor({ state: 'visible' });
+    await page.click('#show-login');
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await page.locator('#signed-in').waitFor({ state: 'visible' });
+    assert.equal((await page.textContent('#who'))?.trim(), `Signed in as ${user.username}`);
+
+    await page.getByRole('button', { name: 'Remove Renamed key' }).click();
+    await page.locator('#passkeys li').waitFor({ state: 'detached' });
+    assert.equal(await page.locator('#passkeys li').count(), 0);
+  } finally {
+    await context.close();
+  }
+});
