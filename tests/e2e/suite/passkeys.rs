@@ -14,6 +14,7 @@ tests![
     passkey_registration_needs_a_session_and_a_real_credential,
     passkey_sign_in_challenges_are_single_use,
     passkey_management_refusals,
+    an_account_with_totp_and_a_passkey_is_offered_the_passkey_second_step,
 ];
 
 /// An assertion shaped like a browser's, that no authenticator made.
@@ -260,6 +261,80 @@ async fn passkey_management_refusals(stack: &'static Stack) -> Outcome {
         "a passkey step-up without a passkey: {} {}",
         step_up.status,
         step_up.text
+    );
+    Ok(())
+}
+
+async fn an_account_with_totp_and_a_passkey_is_offered_the_passkey_second_step(
+    stack: &'static Stack,
+) -> Outcome {
+    let api = Api::new(&stack.edge);
+    let s = api.new_session().await?;
+    super::mfa::turn_on_totp(&api, &s).await?;
+    let claims: Value =
+        serde_json::from_slice(&B64.decode(s.access.split('.').nth(1).ok_or("not a JWT")?)?)?;
+    let uid = claims["sub"].as_str().ok_or("no sub")?;
+    // A passkey as far as the method list is concerned (registering a real one takes a browser:
+    // tests/browser/passkeys.test.mjs).
+    let key = format!("ea:pk:{uid}");
+    stack.redis(&["HSET", &key, "placeholder", "{}"]).await?;
+    let login = api.login(&s.user.email, &s.user.password).await?;
+    stack.redis(&["DEL", &key]).await?;
+    check!(
+        login.status == 401
+            && login.body["error"]["methods"] == json!(["totp", "backup_code", "passkey"]),
+        "mfa_required of an account with a passkey: {} {}",
+        login.status,
+        login.text
+    );
+    let ticket = login.body["error"]["mfa_ticket"]
+        .as_str()
+        .ok_or("no mfa_ticket")?;
+    let unknown = api
+        .post(
+            "/api/login/mfa/passkey",
+            None,
+            json!({ "mfa_ticket": "not-a-ticket-at-all-not-a-ticket-at-all-xx" }),
+        )
+        .await?;
+    check!(
+        unknown.status == 400 && unknown.code() == "invalid_or_expired_token",
+        "a passkey second step under an unknown ticket: {} {}",
+        unknown.status,
+        unknown.text
+    );
+    let never_started = api
+        .post(
+            "/api/login/mfa",
+            None,
+            json!({
+                "mfa_ticket": ticket,
+                "passkey": { "ceremony": "nope", "credential": fake_assertion(&[5u8; 16], None) },
+            }),
+        )
+        .await?;
+    check!(
+        never_started.status == 400 && never_started.code() == "invalid_or_expired_token",
+        "a passkey second step without its start: {} {}",
+        never_started.status,
+        never_started.text
+    );
+    let both = api
+        .post(
+            "/api/login/mfa",
+            None,
+            json!({
+                "mfa_ticket": ticket,
+                "code": "123456",
+                "passkey": { "ceremony": "nope", "credential": {} },
+            }),
+        )
+        .await?;
+    check!(
+        both.status == 400 && both.code() == "validation_failed",
+        "a code and a passkey at once: {} {}",
+        both.status,
+        both.text
     );
     Ok(())
 }
