@@ -354,6 +354,10 @@ start bridge env BRIDGE_LISTEN="$HOST:$BRIDGE_PORT" BRIDGE_REDIS_URL="redis://$H
   "$BIN_DIR/edgeauth-bridge"
 wait_for bridge 20 http_ok "http://$HOST:$BRIDGE_PORT/healthz"
 
+# Passkeys need a domain as WebAuthn relying-party id (browsers refuse an IP address): they
+# work on http://localhost:$EDGE_PORT (docs/configuration.md, "Passkeys").
+[[ -n $(dotenv_get .env EDGEAUTH_WEBAUTHN_RP_ID) ]] || MAIL_ENV+=(EDGEAUTH_WEBAUTHN_RP_ID=localhost)
+[[ -n $(dotenv_get .env EDGEAUTH_WEBAUTHN_ORIGINS) ]] || MAIL_ENV+=(EDGEAUTH_WEBAUTHN_ORIGINS="http://localhost:$EDGE_PORT")
 start origin env EDGEAUTH_LISTEN="$HOST:$ORIGIN_PORT" EDGEAUTH_ADMIN_LISTEN="$HOST:$ADMIN_PORT" \
   ${MAIL_ENV[@]+"${MAIL_ENV[@]}"} "$BIN_DIR/edgeauth-origin" serve
 wait_for origin 20 port_taken "$ORIGIN_PORT"
@@ -384,6 +388,7 @@ edgeauth dev stack is up. Ctrl-C stops everything.
   try:     curl http://$HOST:$EDGE_PORT/healthz
            curl http://$HOST:$EDGE_PORT/notes/public/hello
   browser: http://$HOST:$EDGE_PORT/ (the demo page: register, sign in, sessions)
+  passkeys: http://localhost:$EDGE_PORT/ (WebAuthn needs a domain name, not an IP address)
   secrets: .env (origin), .dev.vars (edge); worker build log: .dev/logs/build-worker.log
 EOF
 timing_table "Where the time went (make dev until the edge answered /healthz):" "$(timing_since "$DEV_START")"

@@ -323,6 +323,10 @@ function clearMessages(form) {
 /** Shows an error next to the fields it concerns and in the alert box. */
 function report(error, form) {
   if (error instanceof SessionEnded) return;
+  if (error?.name === 'NotAllowedError' || error?.name === 'AbortError') {
+    complain('The passkey request was cancelled or timed out.');
+    return;
+  }
   if (!(error instanceof ApiError)) {
     console.error(error);
     complain('Something went wrong in this page. Reload it and try again.');
@@ -385,6 +389,7 @@ function showSignedOut() {
   $('#who').textContent = 'Not signed in';
   $('#sessions').replaceChildren();
   $('#notes').replaceChildren();
+  $('#passkeys').replaceChildren();
   $('#notes-status').textContent = 'Press Load to see them.';
   for (const form of document.querySelectorAll('form')) form.reset();
 }
@@ -467,6 +472,7 @@ async function loadProfileAndSessions() {
   $('#profile-email').textContent = profile.user.email;
   $('#profile-verified').textContent = profile.user.email_verified ? 'Yes' : 'Not yet: open the link we mailed you';
   await loadSessions();
+  if (passkeysSupported) await loadPasskeys();
 }
 
 /**
@@ -518,6 +524,121 @@ function sessionItem(session) {
       el('span', { class: 'muted session-meta' },
         `${session.ip} · signed in ${formatAgo(session.created_at)} · last active ${formatAgo(session.last_used_at)}`)),
     revoke);
+}
+
+// ------------------------------------------------------------------ passkeys
+//
+// WebAuthn JSON (base64url binary fields) to and from what navigator.credentials takes and gives.
+
+const passkeysSupported = typeof window.PublicKeyCredential === 'function' && !!navigator.credentials;
+const b64 = {
+  decode: (text) => Uint8Array.from(atob(text.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((text.length + 3) % 4)), (c) => c.charCodeAt(0)).buffer,
+  encode: (buffer) => btoa(String.fromCharCode(...new Uint8Array(buffer))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, ''),
+};
+
+function requestOptions(json) {
+  return {
+    ...json,
+    challenge: b64.decode(json.challenge),
+    allowCredentials: (json.allowCredentials ?? []).map((c) => ({ ...c, id: b64.decode(c.id) })),
+  };
+}
+
+function assertionJson(credential) {
+  const r = credential.response;
+  return {
+    id: credential.id,
+    rawId: b64.encode(credential.rawId),
+    type: credential.type,
+    response: {
+      authenticatorData: b64.encode(r.authenticatorData),
+      clientDataJSON: b64.encode(r.clientDataJSON),
+      signature: b64.encode(r.signature),
+      userHandle: r.userHandle ? b64.encode(r.userHandle) : null,
+    },
+    extensions: credential.getClientExtensionResults(),
+  };
+}
+
+async function passkeySignIn() {
+  const { ceremony, publicKey } = await api('POST', '/api/passkeys/login/start', { body: {} });
+  const credential = await navigator.credentials.get({ publicKey: requestOptions(publicKey) });
+  return api('POST', '/api/passkeys/login/finish', { body: { ceremony, credential: assertionJson(credential) } });
+}
+
+async function addPasskey(name) {
+  const { publicKey } = await api('POST', '/api/passkeys/register/start', { auth: true, body: {} });
+  publicKey.challenge = b64.decode(publicKey.challenge);
+  publicKey.user.id = b64.decode(publicKey.user.id);
+  publicKey.excludeCredentials = (publicKey.excludeCredentials ?? []).map((c) => ({ ...c, id: b64.decode(c.id) }));
+  const created = await navigator.credentials.create({ publicKey });
+  const credential = {
+    id: created.id,
+    rawId: b64.encode(created.rawId),
+    type: created.type,
+    response: {
+      attestationObject: b64.encode(created.response.attestationObject),
+      clientDataJSON: b64.encode(created.response.clientDataJSON),
+    },
+    extensions: created.getClientExtensionResults(),
+  };
+  return api('POST', '/api/passkeys/register/finish', { auth: true, body: { name, credential } });
+}
+
+/** A passkey step-up for this session (removing a passkey needs a recent authentication). */
+async function passkeyStepUp() {
+  const { ceremony, publicKey } = await api('POST', '/api/passkeys/reauthenticate/start', { auth: true, body: {} });
+  const credential = await navigator.credentials.get({ publicKey: requestOptions(publicKey) });
+  const tokens = await api('POST', '/api/reauthenticate', { auth: true, body: { passkey: { ceremony, credential: assertionJson(credential) } } });
+  adopt(tokens, { tellOtherTabs: true });
+}
+
+async function loadPasskeys() {
+  const { passkeys } = await api('GET', '/api/passkeys', { auth: true });
+  $('#passkeys').replaceChildren(...passkeys.map(passkeyItem));
+}
+
+function passkeyItem(passkey) {
+  const rename = el('button', { type: 'button', class: 'small' }, 'Rename');
+  const remove = el('button', { type: 'button', class: 'danger small' }, 'Remove');
+  rename.setAttribute('aria-label', `Rename ${passkey.name}`);
+  remove.setAttribute('aria-label', `Remove ${passkey.name}`);
+  rename.addEventListener('click', async () => {
+    clearMessages();
+    const name = window.prompt('New name for this passkey', passkey.name);
+    if (!name) return;
+    try {
+      await api('PATCH', `/api/passkeys/${encodeURIComponent(passkey.id)}`, { auth: true, body: { name } });
+      await loadPasskeys();
+    } catch (error) {
+      report(error);
+    }
+  });
+  remove.addEventListener('click', async () => {
+    clearMessages();
+    remove.disabled = true;
+    const path = `/api/passkeys/${encodeURIComponent(passkey.id)}`;
+    try {
+      try {
+        await api('DELETE', path, { auth: true });
+      } catch (error) {
+        if (error.code !== 'step_up_required') throw error;
+        await passkeyStepUp();
+        await api('DELETE', path, { auth: true });
+      }
+      say(`Removed the passkey ${passkey.name}.`);
+    } catch (error) {
+      report(error);
+    }
+    await loadPasskeys().catch((error) => report(error));
+  });
+  const used = passkey.last_used_at ? `last used ${formatAgo(passkey.last_used_at)}` : 'not used yet';
+  return el('li', { 'data-passkey-id': passkey.id },
+    el('div', { class: 'session-main' },
+      el('strong', {}, passkey.name),
+      passkey.backup_eligible ? el('span', { class: 'badge' }, 'Synced') : null,
+      el('span', { class: 'muted session-meta' }, `added ${formatAgo(passkey.created_at)} · ${used}`)),
+    el('div', { class: 'actions' }, rename, remove));
 }
 
 /** "Chrome on Linux" from a User-Agent, or the raw string when it is unfamiliar. */
@@ -625,6 +746,24 @@ function wire() {
   onClick('#reload-sessions', async () => {
     await loadSessions();
   });
+
+  if (passkeysSupported) {
+    $('#passkey-login').hidden = false;
+    $('#passkeys-panel').hidden = false;
+    onClick('#passkey-login', async () => {
+      const tokens = await passkeySignIn();
+      adopt(tokens, { tellOtherTabs: true });
+      say(`Welcome back, ${tokens.user.username}.`);
+    });
+    onClick('#reload-passkeys', async () => {
+      await loadPasskeys();
+    });
+    onSubmit($('#passkey-form'), async ({ name }) => {
+      const added = await addPasskey(name);
+      say(`Added the passkey ${added.name}. Next time, sign in with it.`);
+      await loadPasskeys();
+    });
+  }
 
   onClick('#reload-notes', async () => {
     await loadNotes();

@@ -2,7 +2,7 @@
 //! (`auth_time`), the rules that combine a step-up with what the session already proved, and the
 //! route rules' `mfa` / `max_age` requirements. Pure and small: the edge links this module.
 
-/// RFC 8176 method values edgeauth issues. Passkeys will add `hwk` (hardware-bound) and `swk`.
+/// RFC 8176 method values edgeauth issues.
 pub mod amr {
     /// A password.
     pub const PWD: &str = "pwd";
@@ -30,7 +30,8 @@ pub struct Assurance {
 
 impl Assurance {
     /// From the methods just proven at `now`; adds `mfa` when a password and a second factor were
-    /// both proven. Duplicates and order do not matter.
+    /// both proven, or a passkey (`hwk`/`swk`: always with user verification, a device and its
+    /// PIN or biometric, so multi-factor on its own). Duplicates and order do not matter.
     pub fn new(methods: &[&str], now: u64) -> Self {
         let mut amr: Vec<String> = Vec::with_capacity(methods.len() + 1);
         for method in methods {
@@ -39,7 +40,8 @@ impl Assurance {
             }
         }
         let has_pwd = amr.iter().any(|m| m == amr::PWD);
-        if has_pwd && amr.iter().any(|m| SECOND_FACTORS.contains(&m.as_str())) {
+        let passkey = amr.iter().any(|m| m == amr::HWK || m == amr::SWK);
+        if passkey || (has_pwd && amr.iter().any(|m| SECOND_FACTORS.contains(&m.as_str()))) {
             amr.push(amr::MFA.to_owned());
         }
         amr.sort();
@@ -166,6 +168,11 @@ mod tests {
         assert!(!Assurance::new(&["pwd"], NOW).has_second_factor());
         assert!(Assurance::new(&["otp"], NOW).has_second_factor());
         assert!(Assurance::new(&["hwk"], NOW).has_second_factor());
+        assert_eq!(Assurance::new(&["swk"], NOW).amr, ["mfa", "swk"]);
+        assert_eq!(
+            Assurance::new(&["pwd"], NOW).after_step_up("hwk", NOW).amr,
+            ["hwk", "mfa", "pwd"]
+        );
     }
 
     #[test]

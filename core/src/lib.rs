@@ -18,6 +18,7 @@ pub mod mail;
 pub mod mfa;
 pub mod navigation;
 pub mod next_path;
+pub mod passkey;
 pub mod rate_limit;
 pub mod redis_layout;
 pub mod refresh;

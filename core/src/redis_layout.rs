@@ -28,6 +28,10 @@
 //! | `ea:bc:{user id}` | set | SHA-256 of each unused backup code (`crate::mfa`) | never |
 //! | `ea:tp:{user id}` | string | the sealed TOTP secret of an enrolment not yet confirmed | the enrolment window |
 //! | `ea:mt:{ticket hash}` | string | an MFA ticket's sign-in (JSON: uid, email, pwv); never the ticket | the ticket's lifetime |
+//! | `ea:pk:{user id}` | hash | the user's passkeys: credential id (base64url) → JSON (name, created_at, last_used_at, the `webauthn-rs` credential with its public key, sign counter and backup flags; `crate::passkey`) | never |
+//! | `ea:pkc:{credential id}` | string | the user id owning a passkey (discoverable sign-in finds the user by it; a credential id belongs to one account only) | never |
+//! | `ea:pkr:{user id}` | string | the state of a passkey registration between its start and finish (JSON) | the ceremony's timeout; used once (GETDEL) |
+//! | `ea:pka:{ceremony id}` | string | the state of a passkey sign-in or step-up between its start and finish (JSON, with the user id for a step-up) | the ceremony's timeout; used once (GETDEL) |
 //!
 //! `{account}` is the SHA-256 (hex, first 32 digits) of the canonical email (`crate::email`), so
 //! unknown and known emails are limited alike and no address is spelled out in key names.
@@ -157,6 +161,26 @@ pub fn mfa_ticket(ticket_hash: &str) -> String {
     format!("ea:mt:{ticket_hash}")
 }
 
+/// The passkeys of a user (credential id → record).
+pub fn passkeys(user_id: &str) -> String {
+    format!("ea:pk:{user_id}")
+}
+
+/// The owner of a passkey credential id (base64url).
+pub fn passkey_owner(credential_id: &str) -> String {
+    format!("ea:pkc:{credential_id}")
+}
+
+/// A user's passkey registration in progress.
+pub fn passkey_registration(user_id: &str) -> String {
+    format!("ea:pkr:{user_id}")
+}
+
+/// A passkey sign-in or step-up in progress.
+pub fn passkey_authentication(ceremony_id: &str) -> String {
+    format!("ea:pka:{ceremony_id}")
+}
+
 /// Field of the session hash that names its user (what the edge checks per request).
 pub const SESSION_USER_FIELD: &str = "uid";
 
@@ -277,6 +301,15 @@ pub mod scripts {
 
     /// A session's fresh assurance and a new refresh chain after a step-up.
     pub const STEP_UP: &str = include_str!("lua/step_up.lua");
+
+    /// Adds a passkey to an existing user unless its credential id is already registered.
+    pub const PASSKEY_ADD: &str = include_str!("lua/passkey_add.lua");
+
+    /// Replaces a passkey's record (counter, flags, name) only while it still exists.
+    pub const PASSKEY_UPDATE: &str = include_str!("lua/passkey_update.lua");
+
+    /// Removes a passkey and its owner index.
+    pub const PASSKEY_REMOVE: &str = include_str!("lua/passkey_remove.lua");
 
     /// A fixed-window budget (register attempts per address).
     pub const RATE_LIMIT: &str = include_str!("lua/rate_limit.lua");

@@ -66,6 +66,20 @@ pub struct ServeConfig {
     #[arg(long, env = "EDGEAUTH_RECENT_AUTH_SECS", default_value_t = 600)]
     pub recent_auth_secs: u64,
 
+    /// Passkeys: the WebAuthn relying-party id, the site's domain (`localhost` in development;
+    /// never an IP address, which browsers refuse). Passkeys are bound to it for good.
+    #[arg(long, env = "EDGEAUTH_WEBAUTHN_RP_ID", default_value = "localhost")]
+    pub webauthn_rp_id: String,
+
+    /// Passkeys: the origins (comma-separated `https://host[:port]`, or `http://localhost:port`)
+    /// pages may run passkey ceremonies from; each on EDGEAUTH_WEBAUTHN_RP_ID or a subdomain.
+    #[arg(
+        long,
+        env = "EDGEAUTH_WEBAUTHN_ORIGINS",
+        default_value = "http://localhost:8787"
+    )]
+    pub webauthn_origins: String,
+
     /// How long an MFA ticket (a sign-in between its password and its second factor) lasts,
     /// seconds.
     #[arg(long, env = "EDGEAUTH_MFA_TICKET_SECS", default_value_t = 300)]
@@ -343,6 +357,8 @@ pub struct Settings {
     pub mfa_key: edgeauth_core::mfa::MfaKey,
     pub recent_auth_secs: u64,
     pub mfa_ticket_secs: u64,
+    /// The WebAuthn relying party (`crate::passkeys`).
+    pub passkeys: crate::passkeys::RelyingParty,
     pub policy: TokenPolicy,
     pub session_idle_secs: u64,
     pub session_absolute_secs: u64,
@@ -515,6 +531,20 @@ impl ServeConfig {
                 );
             }
         }
+        let rp_id = self.webauthn_rp_id.trim();
+        let passkeys = p
+            .note(
+                "EDGEAUTH_WEBAUTHN_RP_ID",
+                edgeauth_core::passkey::check_rp_id(rp_id),
+            )
+            .and_then(|()| {
+                let origins = edgeauth_core::passkey::parse_origins(&self.webauthn_origins, rp_id);
+                p.note("EDGEAUTH_WEBAUTHN_ORIGINS", origins)
+            })
+            .and_then(|origins| {
+                let relying_party = crate::passkeys::RelyingParty::new(rp_id, &origins);
+                p.note("EDGEAUTH_WEBAUTHN_ORIGINS", relying_party)
+            });
         // The edge holds the edge secrets; the refresh secret must be the origin's alone.
         if let Some(refresh) = &refresh_secret {
             for (setting, edge) in [
@@ -728,6 +758,7 @@ impl ServeConfig {
             Some(smtp),
             Some(verification),
             Some(public_url),
+            Some(passkeys),
             true,
         ) = (
             listen,
@@ -742,6 +773,7 @@ impl ServeConfig {
             smtp,
             verification,
             public_url,
+            passkeys,
             p.0.is_empty(),
         )
         else {
@@ -771,6 +803,7 @@ impl ServeConfig {
             mfa_key: edgeauth_core::mfa::MfaKey::from_secret(&mfa_key),
             recent_auth_secs: self.recent_auth_secs,
             mfa_ticket_secs: self.mfa_ticket_secs,
+            passkeys,
             policy,
             session_idle_secs: self.session_idle_secs,
             session_absolute_secs: self.session_absolute_secs,
@@ -993,6 +1026,11 @@ pub(crate) mod tests {
                 "EDGEAUTH_EMAIL_VERIFICATION",
             ),
             ("--public-url=ftp://x", "EDGEAUTH_PUBLIC_URL"),
+            ("--webauthn-rp-id=127.0.0.1", "EDGEAUTH_WEBAUTHN_RP_ID"),
+            (
+                "--webauthn-origins=https://elsewhere.example",
+                "EDGEAUTH_WEBAUTHN_ORIGINS",
+            ),
             ("--public-url=https://x/#a", "EDGEAUTH_PUBLIC_URL"),
             ("--smtp-url=smtp://127.0.0.1:1025", "EDGEAUTH_MAIL_FROM"),
             (

@@ -16,6 +16,7 @@ pub mod key_admin;
 pub mod mail;
 pub mod openapi;
 pub mod pages;
+pub mod passkeys;
 pub mod passwords;
 pub mod redis_client;
 pub mod routes;

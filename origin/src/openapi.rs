@@ -65,6 +65,7 @@ pub struct FieldErrorDoc {
         (name = "account", description = "The signed-in user's profile, sessions and password"),
         (name = "email", description = "Address verification, password reset and email change (links by mail)"),
         (name = "mfa", description = "Second factors (TOTP, backup codes), two-step sign-in and step-up"),
+        (name = "passkeys", description = "Passkeys (WebAuthn): registration, management, sign-in without a username, step-up"),
         (name = "meta", description = "Keys, health and this document")
     )
 )]

@@ -2,6 +2,7 @@
 //! the origin that knows key names (from the core's layout) or talks to Redis.
 
 pub mod mail;
+pub mod passkeys;
 
 use std::collections::HashMap;
 

@@ -841,6 +841,12 @@ impl Stack {
             .env("EDGEAUTH_EDGE_SECRET", &self.edge_secret)
             .env("EDGEAUTH_REFRESH_SECRET", &self.refresh_secret)
             .env("EDGEAUTH_MFA_KEY", &self.mfa_key)
+            // Passkeys need a domain: the browser tests open the edge at localhost.
+            .env("EDGEAUTH_WEBAUTHN_RP_ID", "localhost")
+            .env(
+                "EDGEAUTH_WEBAUTHN_ORIGINS",
+                self.edge.replace("://127.0.0.1:", "://localhost:"),
+            )
             .env("EDGEAUTH_ISSUER", &self.issuer)
             .env("EDGEAUTH_AUDIENCE", &self.audience)
             .env(

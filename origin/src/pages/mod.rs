@@ -45,6 +45,21 @@ pub fn router() -> Router<AppState> {
         .route(REGISTER, get(register_page).post(register))
         .route(SIGN_OUT, post(sign_out))
         .route(SIGNED_OUT, get(signed_out))
+        .route(PASSKEY_JS, get(passkey_js))
+}
+
+/// The sign-in page's passkey script (a file: the page CSP allows no inline script).
+pub const PASSKEY_JS: &str = "/auth/passkey.js";
+
+async fn passkey_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("assets/passkey.js"),
+    )
+        .into_response()
 }
 
 /// `?next=` of the GET pages; a query that does not parse is no `next`.

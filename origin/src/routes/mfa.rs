@@ -41,11 +41,15 @@ struct TicketRecord {
 
 /// Issues the ticket of a sign-in whose password was right, for an account with TOTP on.
 pub async fn mfa_required(app: &AppState, record: &UserRecord) -> AppError {
+    let mut methods = METHODS.to_vec();
+    // An account with a passkey may finish with it (`POST /api/login/mfa/passkey`).
+    match app.store.has_passkeys(&record.user.id).await {
+        Ok(true) => methods.push("passkey"),
+        Ok(false) => {}
+        Err(error) => return error,
+    }
     match issue_ticket(app, record).await {
-        Ok(ticket) => AppError::MfaRequired {
-            ticket,
-            methods: METHODS.to_vec(),
-        },
+        Ok(ticket) => AppError::MfaRequired { ticket, methods },
         Err(error) => error,
     }
 }
@@ -164,6 +168,8 @@ pub struct LoginMfaRequest {
     /// One of the backup codes (or `code`); each works once.
     #[schema(example = "abcd-efgh-ijkl-mnop", max_length = 64)]
     backup_code: Option<String>,
+    /// A passkey assertion for the ceremony of `POST /api/login/mfa/passkey` (or `code`).
+    passkey: Option<crate::routes::passkeys::PasskeyAssertion>,
 }
 
 impl LoginMfaRequest {
@@ -173,6 +179,7 @@ impl LoginMfaRequest {
             mfa_ticket,
             code,
             backup_code,
+            passkey: None,
         }
     }
 }
@@ -203,6 +210,7 @@ pub async fn login_mfa(
     one_of(&[
         ("code", req.code.is_some()),
         ("backup_code", req.backup_code.is_some()),
+        ("passkey", req.passkey.is_some()),
     ])?;
     let expired = || {
         AppError::api(
@@ -223,14 +231,22 @@ pub async fn login_mfa(
         .await?
         .filter(|r| r.user.id == ticket.uid && r.password_version == ticket.pwv)
         .ok_or_else(expired)?;
-    let method = second_factor(
-        &app,
-        &record,
-        &check,
-        req.code.as_deref(),
-        req.backup_code.as_deref(),
-    )
-    .await?;
+    let method = match req.passkey {
+        Some(assertion) => {
+            crate::routes::passkeys::second_factor_method(&app, &record.user.id, &hash, assertion)
+                .await?
+        }
+        None => {
+            second_factor(
+                &app,
+                &record,
+                &check,
+                req.code.as_deref(),
+                req.backup_code.as_deref(),
+            )
+            .await?
+        }
+    };
     let client = ClientInfo {
         ip: ctx.client_ip,
         user_agent: user_agent(&headers),
@@ -448,11 +464,14 @@ pub struct ReauthenticateRequest {
     /// One of the backup codes; each works once.
     #[schema(example = "abcd-efgh-ijkl-mnop", max_length = 64)]
     backup_code: Option<String>,
+    /// A passkey assertion for the ceremony of `POST /api/passkeys/reauthenticate/start`.
+    passkey: Option<crate::routes::passkeys::PasskeyAssertion>,
 }
 
 /// Step up: prove a credential again to refresh this session's assurance. Answers a new token
 /// pair for the same session with a fresh `auth_time` and its `amr` (a code on a password
-/// session gives `pwd`, `otp`, `mfa`; a password alone gives `pwd`). The session's earlier
+/// session gives `pwd`, `otp`, `mfa`; a passkey adds `hwk` or `swk` and `mfa`; a password alone
+/// gives `pwd`). The session's earlier
 /// refresh tokens stop working. Wrong answers count toward the sign-in lockouts.
 #[utoipa::path(
     post,
@@ -462,8 +481,8 @@ pub struct ReauthenticateRequest {
     request_body = ReauthenticateRequest,
     responses(
         (status = 200, description = "A new token pair for this session", body = crate::sessions::TokenResponse, headers(("Set-Cookie" = String, description = "The new refresh and access cookies"))),
-        (status = 400, description = "`bad_request` or `validation_failed` (give exactly one of password, code, backup_code)", body = ErrorResponse),
-        (status = 401, description = "`invalid_token`, or `invalid_credentials` (wrong password or code)", body = ErrorResponse),
+        (status = 400, description = "`bad_request` or `validation_failed` (give exactly one of password, code, backup_code, passkey), or `invalid_or_expired_token` (the passkey ceremony is unknown, used or expired)", body = ErrorResponse),
+        (status = 401, description = "`invalid_token`, or `invalid_credentials` (wrong password or code, or the passkey does not verify)", body = ErrorResponse),
         (status = 413, description = "`payload_too_large`", body = ErrorResponse),
         (status = 415, description = "`unsupported_media_type`", body = ErrorResponse),
         (status = 429, description = "`rate_limited`: the sign-in lockouts", body = ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))),
@@ -482,6 +501,7 @@ pub async fn reauthenticate(
         ("password", req.password.is_some()),
         ("code", req.code.is_some()),
         ("backup_code", req.backup_code.is_some()),
+        ("passkey", req.passkey.is_some()),
     ])?;
     let record = account
         .ok_or_else(|| AppError::api(ErrorCode::InvalidToken, "The account no longer exists."))?;
@@ -491,8 +511,12 @@ pub async fn reauthenticate(
         .await?
         .filter(|r| r.user.id == caller.user_id)
         .unwrap_or(record);
-    let (method, record) = match req.password {
-        Some(password) => match check.verify(&app, password, Some(gate)).await? {
+    let (method, record) = match (req.passkey, req.password) {
+        (Some(assertion), _) => (
+            crate::routes::passkeys::step_up_method(&app, &caller, assertion).await?,
+            gate,
+        ),
+        (None, Some(password)) => match check.verify(&app, password, Some(gate)).await? {
             Some(record) => (amr::PWD, record),
             None => {
                 return Err(AppError::api(
@@ -501,7 +525,7 @@ pub async fn reauthenticate(
                 ))
             }
         },
-        None => {
+        (None, None) => {
             let method = second_factor(
                 &app,
                 &gate,

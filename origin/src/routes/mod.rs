@@ -8,6 +8,7 @@ pub mod auth;
 pub mod email;
 pub mod meta;
 pub mod mfa;
+pub mod passkeys;
 
 use axum::Router;
 use utoipa::OpenApi;
@@ -43,5 +44,13 @@ pub fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(mfa::confirm))
         .routes(routes!(mfa::disable))
         .routes(routes!(mfa::reauthenticate))
+        .routes(routes!(passkeys::register_start))
+        .routes(routes!(passkeys::register_finish))
+        .routes(routes!(passkeys::list))
+        .routes(routes!(passkeys::rename, passkeys::remove))
+        .routes(routes!(passkeys::login_start))
+        .routes(routes!(passkeys::login_finish))
+        .routes(routes!(passkeys::reauthenticate_start))
+        .routes(routes!(passkeys::second_factor_start))
         .split_for_parts()
 }

@@ -35,7 +35,7 @@ fn now() -> Result<u64, BoxError> {
 
 /// An authenticator app holding the enrolled secret; it hands out each time step's code once,
 /// in order, as a person reading the app would: first the current step's, then the next.
-struct Authenticator {
+pub(super) struct Authenticator {
     totp: Totp,
     last_step: Option<u64>,
 }
@@ -92,7 +92,10 @@ impl Authenticator {
 }
 
 /// Enrolls and confirms TOTP for the session's user; the app and the backup codes.
-async fn turn_on_totp(api: &Api, s: &Session) -> Result<(Authenticator, Vec<String>), BoxError> {
+pub(super) async fn turn_on_totp(
+    api: &Api,
+    s: &Session,
+) -> Result<(Authenticator, Vec<String>), BoxError> {
     let enrollment = api
         .post("/api/mfa/totp/enroll", Some(&s.access), json!({}))
         .await?;

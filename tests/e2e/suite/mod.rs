@@ -23,6 +23,7 @@ mod navigation;
 mod operations;
 mod origin_trust;
 mod pages;
+mod passkeys;
 mod quotas;
 mod redis_cost;
 mod rotation;
@@ -76,6 +77,7 @@ pub fn all() -> Vec<Test> {
     all.extend(limits::tests());
     all.extend(lockout::tests());
     all.extend(mfa::tests());
+    all.extend(passkeys::tests());
     all.extend(quotas::tests());
     all.extend(rotation::tests());
     all.extend(identity::tests());
