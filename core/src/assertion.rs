@@ -232,61 +232,100 @@ pub fn compact(signing_input: &str, signature: &[u8]) -> String {
 
 /// An isolate's signed assertions, reused while they are fresh enough (see
 /// [`MIN_REMAINING_SECS`]). Keyed by everything in the claims that varies between requests.
+///
+/// Looked up by session id, then compared field by field: a lookup (once per app request)
+/// borrows the subject's fields instead of building an owned key of six strings and hashing
+/// them all.
 #[derive(Debug, Default)]
 pub struct AssertionCache {
-    entries: HashMap<CacheKey, (String, u64)>,
+    /// By session id; a session has one entry per upstream, roles and key it was seen with.
+    entries: HashMap<String, Vec<Entry>>,
+    len: usize,
     signed: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct CacheKey {
+#[derive(Debug)]
+struct Entry {
     kid: String,
     audience: String,
     user_id: String,
-    session_id: String,
     roles: Roles,
     username: Option<String>,
+    token: String,
+    exp: u64,
 }
 
-impl CacheKey {
-    fn new(kid: &str, subject: &Subject<'_>) -> Self {
-        Self {
-            kid: kid.to_owned(),
-            audience: subject.audience.to_owned(),
-            user_id: subject.user_id.to_owned(),
-            session_id: subject.session_id.to_owned(),
-            roles: subject.roles.clone(),
-            username: subject.username.map(str::to_owned),
-        }
+impl Entry {
+    fn is_for(&self, kid: &str, subject: &Subject<'_>) -> bool {
+        self.kid == kid
+            && self.audience == subject.audience
+            && self.user_id == subject.user_id
+            && &self.roles == subject.roles
+            && self.username.as_deref() == subject.username
     }
 }
 
 impl AssertionCache {
     /// A reusable assertion for this subject, if one has at least [`MIN_REMAINING_SECS`] left.
     pub fn get(&self, kid: &str, subject: &Subject<'_>, now_secs: u64) -> Option<&str> {
-        let (token, exp) = self.entries.get(&CacheKey::new(kid, subject))?;
-        (now_secs + MIN_REMAINING_SECS <= *exp && now_secs + LIFETIME_SECS >= *exp)
-            .then_some(token.as_str())
+        let entry = self
+            .entries
+            .get(subject.session_id)?
+            .iter()
+            .find(|entry| entry.is_for(kid, subject))?;
+        (now_secs + MIN_REMAINING_SECS <= entry.exp && now_secs + LIFETIME_SECS >= entry.exp)
+            .then_some(entry.token.as_str())
     }
 
     /// Remembers an assertion signed at `iat`; when full, drops what can no longer be reused
     /// and, if still full, everything (simple, and bounded).
     pub fn put(&mut self, kid: &str, subject: &Subject<'_>, iat: u64, token: String) {
         self.signed += 1;
-        if self.entries.len() >= CACHE_CAPACITY {
-            self.entries
-                .retain(|_, (_, exp)| iat + MIN_REMAINING_SECS <= *exp);
-            if self.entries.len() >= CACHE_CAPACITY {
+        if self.len >= CACHE_CAPACITY {
+            self.entries.retain(|_, list| {
+                list.retain(|entry| iat + MIN_REMAINING_SECS <= entry.exp);
+                !list.is_empty()
+            });
+            self.len = self.entries.values().map(Vec::len).sum();
+            if self.len >= CACHE_CAPACITY {
                 self.entries.clear();
+                self.len = 0;
             }
         }
-        self.entries
-            .insert(CacheKey::new(kid, subject), (token, iat + LIFETIME_SECS));
+        let list = self
+            .entries
+            .entry(subject.session_id.to_owned())
+            .or_default();
+        let entry = Entry {
+            kid: kid.to_owned(),
+            audience: subject.audience.to_owned(),
+            user_id: subject.user_id.to_owned(),
+            roles: subject.roles.clone(),
+            username: subject.username.map(str::to_owned),
+            token,
+            exp: iat + LIFETIME_SECS,
+        };
+        match list.iter_mut().find(|old| old.is_for(kid, subject)) {
+            Some(old) => *old = entry,
+            None => {
+                list.push(entry);
+                self.len += 1;
+            }
+        }
     }
 
     /// How many assertions this isolate has signed (benchmark figure).
     pub fn signed(&self) -> u64 {
         self.signed
+    }
+
+    /// How many assertions this isolate keeps.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
     }
 }
 
@@ -491,7 +530,11 @@ mod tests {
             };
             cache.put("k", &subject, 1_000, id.clone());
         }
-        assert!(cache.entries.len() <= CACHE_CAPACITY);
+        assert!(cache.len() <= CACHE_CAPACITY);
+        assert_eq!(
+            cache.len(),
+            cache.entries.values().map(Vec::len).sum::<usize>()
+        );
         let last = ids.last().unwrap();
         let subject = Subject {
             issuer: "i",

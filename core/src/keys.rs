@@ -7,7 +7,9 @@ use std::collections::HashMap;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use jwt_simple::prelude::{ES256KeyPair, ES256PublicKey, Ed25519KeyPair, Ed25519PublicKey};
+use jwt_simple::prelude::{ES256KeyPair, Ed25519KeyPair};
+#[cfg(not(target_arch = "wasm32"))]
+use jwt_simple::prelude::{ES256PublicKey, Ed25519PublicKey};
 use serde_json::{json, Map, Value};
 
 /// The signature algorithms edgeauth supports. `alg` names as in RFC 7518 / RFC 8037.
@@ -263,11 +265,17 @@ impl SigningKeyRing {
     }
 }
 
-/// A public key usable for exactly one algorithm.
-#[derive(Clone)]
+/// A public key usable for exactly one algorithm, as raw bytes: the form WebCrypto's
+/// `importKey("raw", …)` takes, so the edge's Wasm needs none of jwt-simple's key types (and
+/// their point arithmetic and error formatting) to hold it. The reference verifier
+/// ([`verify_access_token`](crate::token::verify_access_token)) builds jwt-simple's key from
+/// these bytes.
+#[derive(Clone, PartialEq, Eq)]
 pub enum VerificationKey {
-    Ed25519(Ed25519PublicKey),
-    Es256(ES256PublicKey),
+    /// The 32-byte Ed25519 public key.
+    Ed25519([u8; 32]),
+    /// The uncompressed SEC1 point `04 ‖ x ‖ y` (65 bytes).
+    Es256([u8; 65]),
 }
 
 impl VerificationKey {
@@ -278,13 +286,42 @@ impl VerificationKey {
         }
     }
 
-    /// Raw public key bytes (32 bytes for Ed25519, SEC1 compressed point for P-256).
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// The raw public key: 32 bytes for Ed25519, the uncompressed SEC1 point (65 bytes) for
+    /// P-256.
+    pub fn raw(&self) -> &[u8] {
         match self {
-            Self::Ed25519(k) => k.to_bytes(),
-            Self::Es256(k) => k.to_bytes(),
+            Self::Ed25519(raw) => raw,
+            Self::Es256(raw) => raw,
         }
     }
+}
+
+impl std::fmt::Debug for VerificationKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "VerificationKey({})", self.algorithm().as_str())
+    }
+}
+
+/// Whether the key is a usable point: Ed25519's canonical encoding of a point that is not of
+/// small order, P-256's point on the curve (jwt-simple's checks, natively). The edge's Wasm
+/// leaves the point to the runtime: WebCrypto's `importKey` refuses a P-256 point off the curve
+/// (`runtime::jwks` imports a fetched set before trusting it) and `verify` refuses an Ed25519
+/// key that is no point; lengths and encodings are checked on both.
+#[cfg(not(target_arch = "wasm32"))]
+fn check_point(key: &VerificationKey) -> Result<(), String> {
+    match key {
+        VerificationKey::Ed25519(raw) => Ed25519PublicKey::from_bytes(raw)
+            .map(drop)
+            .map_err(|_| "x is not an Ed25519 public key".into()),
+        VerificationKey::Es256(raw) => ES256PublicKey::from_bytes(raw)
+            .map(drop)
+            .map_err(|_| "x and y are not a point on P-256".into()),
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn check_point(_key: &VerificationKey) -> Result<(), String> {
+    Ok(())
 }
 
 /// Public keys by `kid`, as configured at the edge or published by the origin.
@@ -311,26 +348,21 @@ impl VerificationKeys {
                 kid: kid.clone(),
                 reason,
             };
-            // The coordinates are decoded here and handed to jwt-simple as raw bytes (which it
-            // checks: a point off the curve is refused) rather than through its JWK parser:
-            // `algorithm_of` has already checked `kty`, `crv` and `alg`, and the edge's Wasm
-            // then carries no second JWK parser.
+            // The coordinates are decoded here rather than through jwt-simple's JWK parser:
+            // `algorithm_of` has already checked `kty`, `crv` and `alg`, and the edge's Wasm then
+            // carries no JWK parser and no key type of jwt-simple's.
             let key = match algorithm_of(&kid, jwk)? {
                 Algorithm::EdDSA => {
-                    let x = coordinate(jwk, "x").map_err(&invalid)?;
-                    Ed25519PublicKey::from_bytes(&x)
-                        .map(VerificationKey::Ed25519)
-                        .map_err(|_| invalid("x is not an Ed25519 public key".into()))?
+                    VerificationKey::Ed25519(coordinate(jwk, "x").map_err(&invalid)?)
                 }
                 Algorithm::ES256 => {
-                    let mut point = vec![0x04];
-                    point.extend(coordinate(jwk, "x").map_err(&invalid)?);
-                    point.extend(coordinate(jwk, "y").map_err(&invalid)?);
-                    ES256PublicKey::from_bytes(&point)
-                        .map(VerificationKey::Es256)
-                        .map_err(|_| invalid("x and y are not a point on P-256".into()))?
+                    let mut point = [0x04; 65];
+                    point[1..33].copy_from_slice(&coordinate(jwk, "x").map_err(&invalid)?);
+                    point[33..].copy_from_slice(&coordinate(jwk, "y").map_err(&invalid)?);
+                    VerificationKey::Es256(point)
                 }
             };
+            check_point(&key).map_err(&invalid)?;
             if by_kid.insert(kid.clone(), key).is_some() {
                 return Err(KeyError::DuplicateKid(kid));
             }
@@ -402,11 +434,11 @@ fn jwk_array(text: &str) -> Result<Vec<Value>, KeyError> {
 }
 
 /// A 32-byte JWK coordinate (`x`, `y`), base64url without padding.
-fn coordinate(jwk: &Value, name: &str) -> Result<Vec<u8>, String> {
+fn coordinate(jwk: &Value, name: &str) -> Result<[u8; 32], String> {
     jwk.get(name)
         .and_then(Value::as_str)
         .and_then(|text| URL_SAFE_NO_PAD.decode(text).ok())
-        .filter(|bytes| bytes.len() == 32)
+        .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
         .ok_or_else(|| format!("\"{name}\" is not 32 bytes of base64url"))
 }
 
@@ -520,6 +552,44 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn keys_are_raw_bytes_and_bad_points_are_refused() {
+        let ring = test_ring();
+        let keys = ring.verification_keys().unwrap();
+        assert_eq!(keys.get("ed-1").unwrap().raw().len(), 32);
+        let es = keys.get("es-1").unwrap().raw();
+        assert_eq!((es.len(), es[0]), (65, 0x04), "uncompressed SEC1");
+        assert_eq!(
+            format!("{:?}", keys.get("es-1").unwrap()),
+            "VerificationKey(ES256)"
+        );
+        let refused = |jwk: Value| {
+            let text = json!({ "keys": [jwk] }).to_string();
+            match VerificationKeys::from_json(&text) {
+                Err(KeyError::Invalid { reason, .. }) => reason,
+                other => panic!("accepted: {:?}", other.map(|k| k.len())),
+            }
+        };
+        // A P-256 point moved off the curve.
+        let mut off_curve = ring.keys()[1].to_public_jwk();
+        let mut y = URL_SAFE_NO_PAD
+            .decode(off_curve["y"].as_str().unwrap())
+            .unwrap();
+        y[31] ^= 1;
+        off_curve["y"] = URL_SAFE_NO_PAD.encode(&y).into();
+        assert!(refused(off_curve).contains("P-256"));
+        // The Ed25519 identity point (small order).
+        let mut weak = ring.keys()[0].to_public_jwk();
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        weak["x"] = URL_SAFE_NO_PAD.encode(identity).into();
+        assert!(refused(weak).contains("Ed25519"));
+        // Wrong lengths.
+        let mut short = ring.keys()[0].to_public_jwk();
+        short["x"] = URL_SAFE_NO_PAD.encode([7u8; 31]).into();
+        assert!(refused(short).contains("32 bytes"));
+    }
+
+    #[test]
     fn a_public_set_is_not_taken_for_signing_keys() {
         let ring = test_ring();
         let public = ring.public_jwks().to_string();
@@ -621,15 +691,15 @@ pub(crate) mod tests {
         let both = pinned.merged(&fetched);
         assert_eq!(both.len(), 3);
         assert_eq!(
-            both.get("ed-1").unwrap().to_bytes(),
-            pinned.get("ed-1").unwrap().to_bytes()
+            both.get("ed-1").unwrap().raw(),
+            pinned.get("ed-1").unwrap().raw()
         );
         assert!(both.contains("ed-9") && both.contains("es-1"));
         let shared = pinned.shared_with(&fetched);
         assert_eq!(shared.kids().collect::<Vec<_>>(), ["ed-1"]);
         assert_eq!(
-            shared.get("ed-1").unwrap().to_bytes(),
-            pinned.get("ed-1").unwrap().to_bytes()
+            shared.get("ed-1").unwrap().raw(),
+            pinned.get("ed-1").unwrap().raw()
         );
     }
 

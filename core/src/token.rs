@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 
 use jwt_simple::prelude::{
-    Duration, ECDSAP256PublicKeyLike, EdDSAPublicKeyLike, HeaderOptions, JWTClaims, Token,
-    UnixTimeStamp, VerificationOptions,
+    Duration, ECDSAP256PublicKeyLike, ES256PublicKey, Ed25519PublicKey, EdDSAPublicKeyLike,
+    HeaderOptions, JWTClaims, Token, UnixTimeStamp, VerificationOptions,
 };
 use serde::{Deserialize, Serialize};
 
@@ -199,8 +199,12 @@ pub fn verify_access_token(
         ..VerificationOptions::default()
     };
     let claims: JWTClaims<SessionClaim> = match key {
-        VerificationKey::Ed25519(k) => k.verify_token(token, Some(options)),
-        VerificationKey::Es256(k) => k.verify_token(token, Some(options)),
+        VerificationKey::Ed25519(raw) => {
+            Ed25519PublicKey::from_bytes(raw).and_then(|k| k.verify_token(token, Some(options)))
+        }
+        VerificationKey::Es256(raw) => {
+            ES256PublicKey::from_bytes(raw).and_then(|k| k.verify_token(token, Some(options)))
+        }
     }
     .map_err(|e| TokenRejection::Rejected(e.to_string()))?;
     required_claims(claims, kid)

@@ -8,7 +8,7 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use jwt_simple::prelude::{Duration, ECDSAP256PublicKeyLike, JWTClaims, UnixTimeStamp};
+use jwt_simple::prelude::{Duration, JWTClaims, UnixTimeStamp};
 use serde::Deserialize;
 
 use crate::keys::{Algorithm, VerificationKey, VerificationKeys};
@@ -212,11 +212,8 @@ fn check_claims(
 
 /// The public key in the form WebCrypto's `importKey("raw", …)` takes: 32 bytes for Ed25519,
 /// the uncompressed SEC1 point (65 bytes) for P-256.
-pub fn raw_public_key(key: &VerificationKey) -> Vec<u8> {
-    match key {
-        VerificationKey::Ed25519(k) => k.to_bytes(),
-        VerificationKey::Es256(k) => k.public_key().to_bytes_uncompressed(),
-    }
+pub fn raw_public_key(key: &VerificationKey) -> &[u8] {
+    key.raw()
 }
 
 #[cfg(test)]
@@ -248,13 +245,13 @@ mod tests {
     fn native_signature_ok(key: &VerificationKey, message: &[u8], signature: &[u8]) -> bool {
         match key {
             VerificationKey::Ed25519(_) => {
-                let pk = ed25519_compact::PublicKey::from_slice(&raw_public_key(key)).unwrap();
+                let pk = ed25519_compact::PublicKey::from_slice(raw_public_key(key)).unwrap();
                 ed25519_compact::Signature::from_slice(signature)
                     .is_ok_and(|sig| pk.verify(message, &sig).is_ok())
             }
             VerificationKey::Es256(_) => {
                 use p256::ecdsa::signature::Verifier;
-                let pk = p256::ecdsa::VerifyingKey::from_sec1_bytes(&raw_public_key(key)).unwrap();
+                let pk = p256::ecdsa::VerifyingKey::from_sec1_bytes(raw_public_key(key)).unwrap();
                 p256::ecdsa::Signature::from_slice(signature)
                     .is_ok_and(|sig| pk.verify(message, &sig).is_ok())
             }

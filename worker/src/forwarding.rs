@@ -70,14 +70,17 @@ pub struct ClientHeaders {
     pub access_control_request_method: Option<String>,
     /// The headers passed on to the origin ([`forward_request_header`]), in arrival order.
     pub forwarded: Vec<(String, String)>,
+    /// Every header, in arrival order: what the app proxy filters (`crate::proxy`), so the
+    /// runtime's list is read once per request.
+    pub all: Vec<(String, String)>,
 }
 
 impl ClientHeaders {
     /// From `(name, value)` pairs as the runtime iterates them: names lower-case, repeated
     /// headers already joined (the Fetch standard's `Headers` iterator does both).
-    pub fn collect(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+    pub fn collect(pairs: Vec<(String, String)>) -> Self {
         let mut headers = Self::default();
-        for (name, value) in pairs {
+        for (name, value) in &pairs {
             let slot = match name.as_str() {
                 "authorization" => Some(&mut headers.authorization),
                 "cookie" => Some(&mut headers.cookie),
@@ -93,10 +96,11 @@ impl ClientHeaders {
             if let Some(slot) = slot {
                 *slot = Some(value.clone());
             }
-            if forward_request_header(&name) {
-                headers.forwarded.push((name, value));
+            if forward_request_header(name) {
+                headers.forwarded.push((name.clone(), value.clone()));
             }
         }
+        headers.all = pairs;
         headers
     }
 }
@@ -190,6 +194,38 @@ pub fn edge_headers(
     out
 }
 
+/// A header list as one string of `name:value` lines, to cross into the runtime in one call
+/// (`runtime::headers`). `None` if a name contains `:` or a line break, or a value a line break:
+/// such a header is invalid anyway (the runtime's `append` refuses it) and would not split back.
+pub fn join_header_lines<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Option<String> {
+    let mut text = String::with_capacity(
+        pairs
+            .iter()
+            .map(|(n, v)| n.as_ref().len() + v.as_ref().len() + 2)
+            .sum(),
+    );
+    for (name, value) in pairs {
+        let (name, value) = (name.as_ref(), value.as_ref());
+        if name.contains([':', '\n', '\r']) || value.contains(['\n', '\r']) {
+            return None;
+        }
+        text.push_str(name);
+        text.push(':');
+        text.push_str(value);
+        text.push('\n');
+    }
+    Some(text)
+}
+
+/// The pairs of [`join_header_lines`]' format (as the runtime's list arrives in it): each line
+/// split at its first `:`; a line without one is skipped.
+pub fn split_header_lines(text: &str) -> Vec<(String, String)> {
+    text.split_terminator('\n')
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +242,31 @@ mod tests {
         list.iter()
             .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
             .collect()
+    }
+
+    #[test]
+    fn header_lines_round_trip_and_refuse_what_would_not() {
+        let list = pairs(&[
+            ("accept", "text/html, */*;q=0.8"),
+            ("cookie", "a=1; b=2"),
+            ("x-empty", ""),
+            ("set-cookie", "a=1"),
+            ("set-cookie", "b=2; Path=/"),
+            ("x-colons", "a:b::c"),
+        ]);
+        let text = join_header_lines(&list).unwrap();
+        assert_eq!(text.lines().count(), list.len());
+        assert_eq!(split_header_lines(&text), list);
+        assert_eq!(join_header_lines::<&str, &str>(&[]).as_deref(), Some(""));
+        assert!(split_header_lines("").is_empty());
+        for bad in [
+            ("a:b", "v"),
+            ("a\nb", "v"),
+            ("a", "v\nx-injected:1"),
+            ("a", "v\r"),
+        ] {
+            assert_eq!(join_header_lines(&[bad]), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -232,10 +232,10 @@ mod tests {
     #[test]
     fn pinned_material_wins_over_a_fetched_key_with_the_same_kid() {
         let pinned = keys(&["shared"]);
-        let pinned_bytes = pinned.get("shared").unwrap().to_bytes();
+        let pinned_bytes = pinned.get("shared").unwrap().raw().to_vec();
         let mut cache = KeyCache::new(Some(pinned), POLICY);
         cache.fetched(keys(&["shared"]), T0);
-        assert_eq!(cache.keys().get("shared").unwrap().to_bytes(), pinned_bytes);
+        assert_eq!(cache.keys().get("shared").unwrap().raw(), pinned_bytes);
     }
 
     #[test]

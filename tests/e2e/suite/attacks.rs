@@ -77,7 +77,7 @@ async fn forged_tokens_die_at_the_edge_without_touching_redis_or_origin(
     let public = stack.signing_keys.verification_keys()?;
     let public_bytes = public
         .get(key.kid())
-        .map(|k| k.to_bytes())
+        .map(|k| k.raw().to_vec())
         .filter(|bytes| !bytes.is_empty())
         .ok_or("the active key has no public key to confuse")?;
     let claims = Claims::create(Duration::from_mins(5))

@@ -5,10 +5,7 @@
 use edgeauth_core::routes::{Rule, Upstream};
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{
-    AbortController, Headers, ReadableStream, Request, RequestInit, RequestRedirect, Response,
-    ResponseInit, WorkerGlobalScope,
-};
+use web_sys::{ReadableStream, Request, RequestInit, RequestRedirect, Response, ResponseInit};
 
 use super::assertion;
 use super::headers;
@@ -24,45 +21,58 @@ use crate::proxy::{
 
 // The stream and timer glue in JavaScript: per chunk of a body, a call into Wasm and back would
 // cost more than the counting itself, and a timer needs no Rust closure this way.
-// `count_body`: the body through a `TransformStream` that counts bytes; once more than `limit`
-// have passed it aborts the upstream fetch with the reason `over-limit` (the app sees a broken
-// request, never a shorter body that looks whole) and errors the stream.
-// `abort_after`: aborts the fetch with the reason `timeout` after `ms` unless `cancel`led.
+// `fetch_app`: the upstream fetch with its own `AbortController`, aborted with the reason
+// `timeout` after `ms` unless the response headers came first (a long SSE stream or download
+// keeps flowing after them). With `limit >= 0` the body goes through a `TransformStream` that
+// counts bytes; once more than `limit` have passed it aborts the fetch with the reason
+// `over-limit` (the app sees a broken request, never a shorter body that looks whole) and errors
+// the stream. Rejects with the abort reason (a string) when the edge aborted, with the runtime's
+// error otherwise; an over-limit abort is reported even when the fetch resolved. One call out of
+// Wasm per request instead of one per step.
 #[wasm_bindgen(inline_js = "
-export function count_body(stream, limit, controller) {
-  let seen = 0;
-  return stream.pipeThrough(new TransformStream({
-    transform(chunk, sink) {
-      seen += chunk.byteLength;
-      if (seen > limit) {
-        controller.abort('over-limit');
-        sink.error(new Error('request body over the limit'));
-        return;
-      }
-      sink.enqueue(chunk);
-    },
-  }));
-}
-export function abort_after(controller, ms) {
-  return setTimeout(() => controller.abort('timeout'), ms);
-}
-export function cancel(timer) {
-  clearTimeout(timer);
-}
-export function abort_reason(controller) {
-  const reason = controller.signal.reason;
-  return typeof reason === 'string' ? reason : '';
+export async function fetch_app(url, init, body, limit, ms) {
+  const controller = new AbortController();
+  init.signal = controller.signal;
+  if (body !== undefined) {
+    if (limit >= 0) {
+      let seen = 0;
+      body = body.pipeThrough(new TransformStream({
+        transform(chunk, sink) {
+          seen += chunk.byteLength;
+          if (seen > limit) {
+            controller.abort('over-limit');
+            sink.error(new Error('request body over the limit'));
+            return;
+          }
+          sink.enqueue(chunk);
+        },
+      }));
+    }
+    init.body = body;
+  }
+  const timer = setTimeout(() => controller.abort('timeout'), ms);
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch (error) {
+    const reason = controller.signal.reason;
+    throw typeof reason === 'string' ? reason : error;
+  } finally {
+    clearTimeout(timer);
+  }
+  if (controller.signal.reason === 'over-limit') throw 'over-limit';
+  return response;
 }
 ")]
 extern "C" {
-    fn count_body(
-        stream: ReadableStream,
+    #[wasm_bindgen(catch)]
+    async fn fetch_app(
+        url: &str,
+        init: &RequestInit,
+        body: Option<ReadableStream>,
         limit: f64,
-        controller: &AbortController,
-    ) -> ReadableStream;
-    fn abort_after(controller: &AbortController, ms: u32) -> JsValue;
-    fn cancel(timer: &JsValue);
-    fn abort_reason(controller: &AbortController) -> String;
+        ms: u32,
+    ) -> Result<JsValue, JsValue>;
 }
 
 const OVER_LIMIT: &str = "over-limit";
@@ -77,6 +87,8 @@ pub struct AppRequest<'a> {
     pub url: &'a str,
     pub path_and_query: &'a str,
     pub host: &'a str,
+    /// Every client header (`ClientHeaders::all`).
+    pub client_headers: &'a [(String, String)],
     pub client_ip: &'a str,
     pub cors: Vec<(&'static str, String)>,
     /// The edge's own cookies for the response (a silent refresh's new session cookies).
@@ -91,8 +103,8 @@ pub async fn forward(
     let internal = |e: JsValue| EdgeError::Internal {
         detail: format!("building the app request failed: {e:?}"),
     };
-    let pairs = headers::pairs(&req.headers());
-    let websocket = is_websocket_upgrade(&pairs);
+    let pairs = request.client_headers;
+    let websocket = is_websocket_upgrade(pairs);
     let method = req.method();
 
     // The body: refused up front when its declared length is over the limit; counted on the
@@ -103,16 +115,9 @@ pub async fn forward(
         .map(|(_, v)| v.as_str());
     let limit = request.rule.body_limit;
     let declared = check_declared_length(content_length, limit)?;
-    let controller = AbortController::new().map_err(internal)?;
-    let body = match req.body() {
-        Some(stream) if method_has_body(&method) => Some(if declared {
-            stream
-        } else {
-            // Limits are at most 1 GiB, exact as an f64.
-            count_body(stream, limit as f64, &controller)
-        }),
-        _ => None,
-    };
+    let body = req.body().filter(|_| method_has_body(&method));
+    // Limits are at most 1 GiB, exact as an f64; -1: the runtime enforces the declared length.
+    let count_limit = if declared { -1.0 } else { limit as f64 };
 
     let scheme = request.url.split("://").next().unwrap_or("https");
     let authority = request
@@ -126,44 +131,37 @@ pub async fn forward(
         host: authority,
         proto: scheme,
     };
-    let headers = Headers::new().map_err(internal)?;
-    for (name, value) in app_request_headers(&pairs, request.upstream, &forwarded) {
-        headers.append(&name, &value).map_err(internal)?;
-    }
+    let mut outgoing = app_request_headers(pairs, request.upstream, &forwarded);
     if let Some(identity) = request.identity {
         let token =
             assertion::for_request(edge, request.upstream, identity, request.request_id).await?;
-        headers
-            .set(&request.upstream.assertion_header, &token)
-            .map_err(internal)?;
+        // `app_request_headers` dropped any client header of this name.
+        outgoing.push((request.upstream.assertion_header.clone(), token));
     }
+    let headers = headers::build(&outgoing).map_err(internal)?;
 
     let init = RequestInit::new();
     init.set_method(&method);
     init.set_headers(&headers);
     init.set_redirect(RequestRedirect::Manual);
-    init.set_signal(Some(&controller.signal()));
-    if let Some(body) = &body {
-        init.set_body(body);
-    }
     let url = format!("{}{}", request.upstream.url, request.path_and_query);
-    let global: WorkerGlobalScope = js_sys::global().unchecked_into();
-    // The timeout bounds the wait for the response headers only: a long SSE stream or
-    // download keeps flowing after it.
+    // The timeout bounds the wait for the response headers only.
     let timeout = request.upstream.timeout_ms;
-    let timer = abort_after(&controller, timeout);
-    let outcome =
-        js_sys::futures::JsFuture::from(global.fetch_with_str_and_init(&url, &init)).await;
-    cancel(&timer);
-    let aborted = abort_reason(&controller);
+    let outcome = fetch_app(&url, &init, body, count_limit, timeout).await;
     let response: Response = match outcome {
-        // Checked on success too: the app must never act on a cut-off body as if it were whole.
-        _ if aborted == OVER_LIMIT => {
+        Ok(value) => value
+            .dyn_into()
+            .map_err(|_| EdgeError::UpstreamUnavailable {
+                detail: format!("{method} {url}: fetch returned no Response"),
+            })?,
+        // Checked on success too (`fetch_app`): the app must never act on a cut-off body as if
+        // it were whole.
+        Err(reason) if reason.as_string().as_deref() == Some(OVER_LIMIT) => {
             return Err(EdgeError::PayloadTooLarge {
                 limit: usize::try_from(limit).unwrap_or(usize::MAX),
             })
         }
-        Err(_) if aborted == TIMEOUT => {
+        Err(reason) if reason.as_string().as_deref() == Some(TIMEOUT) => {
             return Err(EdgeError::UpstreamTimeout {
                 detail: format!(
                     "{method} {url} (upstream {}) sent no response within {timeout} ms",
@@ -176,11 +174,6 @@ pub async fn forward(
                 detail: format!("{method} {url} (upstream {}): {e:?}", request.upstream.id),
             })
         }
-        Ok(value) => value
-            .dyn_into()
-            .map_err(|_| EdgeError::UpstreamUnavailable {
-                detail: format!("{method} {url}: fetch returned no Response"),
-            })?,
     };
 
     let status = response.status();
@@ -192,18 +185,20 @@ pub async fn forward(
     let upstream_headers = headers::pairs(&source)
         .into_iter()
         .filter(|(n, _)| !n.eq_ignore_ascii_case(SET_COOKIE));
-    let out = Headers::new().map_err(internal)?;
-    for (name, value) in
-        app_response_headers(upstream_headers, request.request_id, request.cors.clone())
-    {
-        out.append(&name, &value).map_err(internal)?;
+    let mut out = app_response_headers(upstream_headers, request.request_id, request.cors.clone());
+    // Only when the app set any: one more call out of Wasm otherwise.
+    if source.has(SET_COOKIE).unwrap_or(false) {
+        for cookie in app_set_cookies(headers::set_cookies(&source)) {
+            out.push((SET_COOKIE.to_owned(), cookie));
+        }
     }
-    for cookie in app_set_cookies(headers::set_cookies(&source)) {
-        out.append(SET_COOKIE, &cookie).map_err(internal)?;
-    }
-    for cookie in request.set_cookies {
-        out.append(SET_COOKIE, cookie).map_err(internal)?;
-    }
+    out.extend(
+        request
+            .set_cookies
+            .iter()
+            .map(|cookie| (SET_COOKIE.to_owned(), cookie.clone())),
+    );
+    let out = headers::build(&out).map_err(internal)?;
     let init = ResponseInit::new();
     init.set_status(status);
     init.set_headers(&out);

@@ -145,6 +145,7 @@ async fn route(
                 url: &url,
                 path_and_query: &path_and_query,
                 host: &host,
+                client_headers: &headers.all,
                 client_ip: &client_ip(headers.cf_connecting_ip.as_deref()),
                 cors: edge.config.cors.response_headers(headers.origin.as_deref()),
                 set_cookies: set_cookies.as_slice(),

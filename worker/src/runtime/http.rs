@@ -2,7 +2,7 @@
 
 use js_sys::{Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Headers, ReadableStream, ReadableStreamDefaultReader, Response, ResponseInit};
+use web_sys::{ReadableStream, ReadableStreamDefaultReader, Response, ResponseInit};
 
 use crate::error::EdgeError;
 use crate::security::{finalize_headers, Surface};
@@ -54,10 +54,12 @@ impl Reply {
         request_id: &str,
         cors: Vec<(&'static str, String)>,
     ) -> Result<Response, JsValue> {
-        let headers = Headers::new()?;
-        for (name, value) in finalize_headers(self.surface, self.headers, request_id, cors) {
-            headers.append(name, &value)?;
-        }
+        let headers = super::headers::build(&finalize_headers(
+            self.surface,
+            self.headers,
+            request_id,
+            cors,
+        ))?;
         let init = ResponseInit::new();
         init.set_status(self.status);
         init.set_headers(&headers);

@@ -8,6 +8,7 @@ use wasm_bindgen::JsCast;
 
 use super::origin::{self, OriginRequest};
 use super::state::Edge;
+use super::webcrypto;
 use crate::access_log;
 use crate::key_cache::Plan;
 
@@ -95,7 +96,12 @@ async fn fetch(edge: &Edge, request_id: &str) -> Result<VerificationKeys, String
         .dyn_into::<js_sys::JsString>()
         .map(String::from)
         .map_err(|_| "the body is not text")?;
-    VerificationKeys::from_json(&text).map_err(|e| format!("not a usable JWKS: {e}"))
+    let keys = VerificationKeys::from_json(&text).map_err(|e| format!("not a usable JWKS: {e}"))?;
+    // The runtime checks the key material (a P-256 point on the curve) as it imports it.
+    webcrypto::import_all(&keys)
+        .await
+        .map_err(|e| format!("not a usable JWKS: {e}"))?;
+    Ok(keys)
 }
 
 fn now_ms() -> u64 {

@@ -3,7 +3,7 @@
 use edgeauth_core::edge_signature::SignedRequest;
 use js_sys::Uint8Array;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{AbortSignal, Headers, RequestInit, RequestRedirect, Response, WorkerGlobalScope};
+use web_sys::{AbortSignal, RequestInit, RequestRedirect, Response, WorkerGlobalScope};
 
 use super::http::{Body, Reply};
 use super::state::Edge;
@@ -52,13 +52,20 @@ pub async fn send(
         body: request.body,
     };
 
-    let headers = Headers::new().map_err(internal)?;
-    for (name, value) in &request.client_headers {
-        headers.append(name, value).map_err(internal)?;
-    }
-    for (name, value) in edge_headers(&edge.config.edge_secret, &signed) {
-        headers.set(name, &value).map_err(internal)?;
-    }
+    // The client's headers never carry the edge's names (`forward_request_header`), so the
+    // edge's own are simply added after them.
+    let signature = edge_headers(&edge.config.edge_secret, &signed);
+    let list: Vec<(&str, &str)> = request
+        .client_headers
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .chain(
+            signature
+                .iter()
+                .map(|(name, value)| (*name, value.as_str())),
+        )
+        .collect();
+    let headers = super::headers::build(&list).map_err(internal)?;
     let init = RequestInit::new();
     init.set_method(request.method);
     init.set_headers(&headers);

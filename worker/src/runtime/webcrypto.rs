@@ -6,8 +6,7 @@
 
 use std::cell::RefCell;
 
-use edgeauth_core::keys::{Algorithm, VerificationKey};
-use edgeauth_core::token_split::raw_public_key;
+use edgeauth_core::keys::{Algorithm, VerificationKey, VerificationKeys};
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{CryptoKey, SubtleCrypto, WorkerGlobalScope};
@@ -59,6 +58,22 @@ pub async fn verify(
     Ok(verdict.as_bool() == Some(true))
 }
 
+/// Imports every key of a set (those not imported yet), so a key the runtime refuses — a P-256
+/// point off the curve — fails the set where it is loaded rather than the first token naming it.
+pub async fn import_all(keys: &VerificationKeys) -> Result<(), EdgeError> {
+    let subtle = subtle()?;
+    for kid in keys.kids() {
+        if let Some(key) = keys.get(kid) {
+            imported(&subtle, key)
+                .await
+                .map_err(|_| EdgeError::Internal {
+                    detail: format!("key {kid:?} is not importable"),
+                })?;
+        }
+    }
+    Ok(())
+}
+
 fn subtle() -> Result<SubtleCrypto, EdgeError> {
     let global: WorkerGlobalScope = js_sys::global().unchecked_into();
     Ok(global.crypto().map_err(failure("crypto"))?.subtle())
@@ -66,7 +81,7 @@ fn subtle() -> Result<SubtleCrypto, EdgeError> {
 
 /// The isolate's `CryptoKey` for `key`, importing it on first use.
 async fn imported(subtle: &SubtleCrypto, key: &VerificationKey) -> Result<CryptoKey, EdgeError> {
-    let raw = raw_public_key(key);
+    let raw = key.raw();
     let cached = KEYS.with(|keys| {
         keys.borrow()
             .iter()
@@ -76,7 +91,7 @@ async fn imported(subtle: &SubtleCrypto, key: &VerificationKey) -> Result<Crypto
     if let Some(key) = cached {
         return Ok(key);
     }
-    let data: Object = Uint8Array::from(raw.as_slice()).into();
+    let data: Object = Uint8Array::from(raw).into();
     let usages = Array::of1(&JsValue::from_str("verify"));
     let promise = match key.algorithm() {
         Algorithm::EdDSA => subtle.import_key_with_str("raw", &data, "Ed25519", false, &usages),
@@ -96,7 +111,7 @@ async fn imported(subtle: &SubtleCrypto, key: &VerificationKey) -> Result<Crypto
         .map_err(failure("crypto.subtle.importKey"))?;
     KEYS.with(|keys| {
         keys.borrow_mut().push(Imported {
-            raw,
+            raw: raw.to_vec(),
             key: crypto_key.clone(),
         })
     });
