@@ -57,6 +57,11 @@ pub enum EdgeError {
     CrossSiteRequest {
         detail: String,
     },
+    /// A verification key the runtime refuses to import (a bad pinned key): the operator's
+    /// configuration, so 503 like a bad route table, never 500.
+    UnusableKey {
+        detail: String,
+    },
     Internal {
         detail: String,
     },
@@ -71,7 +76,9 @@ impl EdgeError {
 
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Misconfigured | Self::OriginUnavailable { .. } => ErrorCode::ServiceUnavailable,
+            Self::Misconfigured | Self::UnusableKey { .. } | Self::OriginUnavailable { .. } => {
+                ErrorCode::ServiceUnavailable
+            }
             Self::InvalidToken { .. } => ErrorCode::InvalidToken,
             Self::RevocationUnavailable { .. } => ErrorCode::RevocationUnavailable,
             Self::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
@@ -95,7 +102,9 @@ impl EdgeError {
     /// The body the client sees.
     pub fn to_api_error(&self) -> ApiError {
         let message = match self {
-            Self::Misconfigured => "The service is not available right now.".to_owned(),
+            Self::Misconfigured | Self::UnusableKey { .. } => {
+                "The service is not available right now.".to_owned()
+            }
             Self::InvalidToken { .. } => {
                 "The access token is missing, invalid, expired or revoked.".to_owned()
             }
@@ -154,6 +163,7 @@ impl EdgeError {
                 | Self::OriginUnavailable { .. }
                 | Self::UpstreamUnavailable { .. }
                 | Self::UpstreamTimeout { .. }
+                | Self::UnusableKey { .. }
                 | Self::Internal { .. }
         )
     }
@@ -172,6 +182,7 @@ impl fmt::Display for EdgeError {
             | Self::StepUpRequired { detail }
             | Self::UpstreamUnavailable { detail }
             | Self::UpstreamTimeout { detail }
+            | Self::UnusableKey { detail }
             | Self::Internal { detail } => write!(f, "{code}: {detail}"),
             _ => f.write_str(code),
         }
@@ -196,6 +207,11 @@ mod tests {
     fn statuses_and_codes_follow_the_contract() {
         let cases = [
             (EdgeError::Misconfigured, 503, "service_unavailable"),
+            (
+                EdgeError::UnusableKey { detail: "x".into() },
+                503,
+                "service_unavailable",
+            ),
             (EdgeError::invalid_token("x"), 401, "invalid_token"),
             (
                 EdgeError::RevocationUnavailable { detail: "t".into() },

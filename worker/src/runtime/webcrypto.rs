@@ -103,12 +103,12 @@ async fn imported(subtle: &SubtleCrypto, key: &VerificationKey) -> Result<Crypto
             &usages,
         ),
     }
-    .map_err(failure("crypto.subtle.importKey"))?;
+    .map_err(unusable)?;
     let crypto_key: CryptoKey = js_sys::futures::JsFuture::from(promise)
         .await
-        .map_err(failure("crypto.subtle.importKey"))?
+        .map_err(unusable)?
         .dyn_into()
-        .map_err(failure("crypto.subtle.importKey"))?;
+        .map_err(unusable)?;
     KEYS.with(|keys| {
         keys.borrow_mut().push(Imported {
             raw: raw.to_vec(),
@@ -126,6 +126,14 @@ fn ecdsa_params(extra: &[(&str, &str)]) -> Object {
         let _ = Reflect::set(&params, &JsValue::from_str(name), &JsValue::from_str(value));
     }
     params
+}
+
+/// A key WebCrypto will not import (a pinned P-256 point off the curve): the configuration's
+/// fault, answered 503 and logged with the runtime's reason.
+fn unusable(e: JsValue) -> EdgeError {
+    EdgeError::UnusableKey {
+        detail: format!("crypto.subtle.importKey refused a verification key: {e:?}"),
+    }
 }
 
 fn failure(what: &'static str) -> impl Fn(JsValue) -> EdgeError {
