@@ -143,9 +143,10 @@ test('a passkey registers, signs in from the hosted page without a username, and
     const email = page.locator('#email');
     assert.equal(await email.getAttribute('autocomplete'), 'username webauthn');
     const button = page.getByRole('button', { name: 'Sign in with a passkey' });
-    await button.waitFor({ state: 'visible' });
     const landed = page.waitForURL(`${EDGE}/`, { timeout: STEP_MS });
-    // The conditional (autofill) request may already have finished the sign-in.
+    // The conditional (autofill) request may finish the sign-in (and leave the page) before the
+    // button is even visible: wait for whichever comes first.
+    await Promise.race([button.waitFor({ state: 'visible' }), landed]);
     if (new URL(page.url()).pathname === '/auth/sign-in') {
       await button.click().catch(() => {});
     }
