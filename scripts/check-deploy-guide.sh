@@ -370,4 +370,6 @@ parsed=$(jq -c . <"$WORK/journal.log" | wc -l)
 [[ $lines -gt 0 && $lines == "$parsed" ]] || fail "the journal has $lines lines, $parsed of them JSON"
 
 say "every local step of docs/deploy.md ran as written"
+# Before the scratch folder goes: the origin's pid file is in it (the exit trap would find none).
+stop_origin
 rm -rf "$WORK"
