@@ -336,6 +336,20 @@ pub fn token_response(
     response
 }
 
+/// The answer to a finished sign-in (password, second step or passkey): the token response with
+/// its session cookies, plus the device cookie the successful check earned.
+pub fn sign_in_response(
+    app: &AppState,
+    check: &PasswordCheck,
+    body: TokenResponse,
+) -> AppResult<Response> {
+    let mut response = token_response(app, axum::http::StatusCode::OK, body);
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, check.device_cookie(app)?);
+    Ok(response)
+}
+
 /// The rotated session's owner, id, roles and username as response headers for the edge (which
 /// never passes `x-edgeauth-*` response headers on): a silent refresh at the edge continues the
 /// browser's request with this identity instead of reading Redis again.

@@ -255,11 +255,7 @@ pub async fn login(
     let Some(body) = sessions::start(&app, record, &client, &check, SignIn::PASSWORD).await? else {
         return Err(refused());
     };
-    let mut response = sessions::token_response(&app, StatusCode::OK, body);
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, check.device_cookie(&app)?);
-    Ok(response)
+    sessions::sign_in_response(&app, &check, body)
 }
 
 /// The body of refresh and logout, as documented; `edgeauth_core::refresh::RefreshBody` parses it

@@ -3,7 +3,7 @@
 //! backup codes, tickets, `amr` rules) live in `edgeauth_core::mfa` and `::assurance`.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use edgeauth_core::assurance::{amr, Assurance, StepUpRule};
@@ -258,11 +258,7 @@ pub async fn login_mfa(
     let Some(body) = sessions::start(&app, record, &client, &check, sign_in).await? else {
         return Err(expired());
     };
-    let mut response = sessions::token_response(&app, StatusCode::OK, body);
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, check.device_cookie(&app)?);
-    Ok(response)
+    sessions::sign_in_response(&app, &check, body)
 }
 
 /// A new TOTP secret to add to an authenticator app.

@@ -5,7 +5,7 @@
 //! so a challenge never verifies twice. The pure rules live in `edgeauth_core::passkey`.
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -600,11 +600,7 @@ pub async fn login_finish(
     let Some(body) = sessions::start(&app, record, &client, &check, sign_in).await? else {
         return Err(not_verified());
     };
-    let mut response = sessions::token_response(&app, StatusCode::OK, body);
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, check.device_cookie(&app)?);
-    Ok(response)
+    sessions::sign_in_response(&app, &check, body)
 }
 
 /// Start a passkey step-up for this session: request options naming the user's passkeys. Finish
